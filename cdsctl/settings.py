@@ -1,0 +1,58 @@
+"""The one settings class, read once from the environment (prefix CDS_), refusing unsafe values in production."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class FhirValidation(StrEnum):
+    """How hook prefetch is checked: `fast` reads only the elements normalisation uses, with type checks;
+    `strict` validates every resource with fhir.resources first. Both give the same canonical objects."""
+
+    FAST = "fast"
+    STRICT = "strict"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDS_", env_file=None, extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("var")
+    # Empty means the embedded default: a SQLite file under data_dir.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_json: bool = True
+    fhir_validation: FhirValidation = FhirValidation.FAST
+    # Salt for pseudonymising identifiers in logs and metrics; must be set to a secret in production.
+    pseudonym_salt: str = "development-only-salt"
+    hook_deadline_seconds: float = Field(default=1.0, gt=0, le=30)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cds.sqlite3').as_posix()}"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_values(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and self.pseudonym_salt == "development-only-salt":
+            raise ValueError("CDS_PSEUDONYM_SALT must be set to a secret value in production")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""clinical package."""

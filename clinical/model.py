@@ -1,0 +1,163 @@
+"""Canonical clinical objects: what scorers and policies reason about, independent of FHIR's shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ExclusionReason(StrEnum):
+    """Why a source value was kept out of scoring. Always a value, never a log line."""
+
+    ENTERED_IN_ERROR = "entered-in-error"
+    CANCELLED = "cancelled"
+    DATA_ABSENT = "data-absent"
+    NO_VALUE = "no-value"
+    UNCONVERTIBLE_UNIT = "unconvertible-unit"
+    UNKNOWN_UNIT = "unknown-unit"
+    NON_UCUM_UNIT = "non-ucum-unit"
+    OUT_OF_RANGE = "out-of-range"
+    NO_EFFECTIVE_TIME = "no-effective-time"
+    UNMAPPED_CODE = "unmapped-code"
+    INVALID_RESOURCE = "invalid-resource"
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class UnitType(StrEnum):
+    """The kind of care area a patient is in; policies route on it."""
+
+    ICU = "icu"
+    WARD = "ward"
+    ED = "ed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a canonical value came from: enough to find the exact source resource version again."""
+
+    resource_type: str
+    resource_id: str | None = None
+    version_id: str | None = None
+    source_system: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    """One patient; `key` is the single resolved identifier every other record refers to."""
+
+    key: str
+    birth_date: str | None
+    sex: Sex
+    identifiers: tuple[str, ...]
+    provenance: Provenance
+    age_years: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Encounter:
+    encounter_id: str | None
+    class_code: str | None
+    status: str | None
+    unit: str | None
+    unit_type: UnitType
+    start_utc: datetime | None
+    end_utc: datetime | None
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One measured quantity in its canonical unit, or kept out of scoring with a reason.
+
+    `value` is None whenever `excluded` is set: a value that was not read correctly is never offered to a scorer.
+    """
+
+    kind: str
+    loinc: str | None
+    value: float | None
+    unit: str | None
+    effective_utc: datetime | None
+    effective_source: str | None
+    status: str
+    provenance: Provenance
+    source_value: float | str | None = None
+    source_unit: str | None = None
+    excluded: ExclusionReason | None = None
+    # Coded answers (consciousness on ACVPU, oxygen delivery) carry their code here instead of a number.
+    code_value: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.excluded is None and (self.value is not None or self.code_value is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationOrder:
+    """An active medication request or an administration."""
+
+    kind: str  # "request" | "administration"
+    status: str | None
+    codes: tuple[str, ...]
+    display: str | None
+    is_antibiotic: bool
+    authored_utc: datetime | None
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    codes: tuple[str, ...]
+    display: str | None
+    clinical_status: str | None
+    verification_status: str | None
+    onset_utc: datetime | None
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class CareFlags:
+    """Code status and comfort care: what makes deterioration alerts inappropriate."""
+
+    comfort_care: bool = False
+    code_status: str | None = None
+    provenance: tuple[Provenance, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NormalisationIssue:
+    """A resource or element that could not be used, with the reason; kept so that nothing is lost silently."""
+
+    reason: ExclusionReason
+    provenance: Provenance
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalContext:
+    """Everything the scorers and the policy layer may know about one patient at one time."""
+
+    patient: Patient | None
+    encounter: Encounter | None = None
+    observations: tuple[Observation, ...] = ()
+    medications: tuple[MedicationOrder, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    flags: CareFlags = field(default_factory=CareFlags)
+    issues: tuple[NormalisationIssue, ...] = ()
+
+    def latest(self, kind: str) -> Observation | None:
+        """The most recent usable observation of a kind, by effective time."""
+        best: Observation | None = None
+        for obs in self.observations:
+            if obs.kind != kind or not obs.usable or obs.effective_utc is None:
+                continue
+            if best is None or (best.effective_utc is not None and obs.effective_utc > best.effective_utc):
+                best = obs
+        return best

@@ -1,0 +1,72 @@
+"""The policy port: one decision per risk output, with its reasons and the policy version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from clinical.model import ClinicalContext
+from scoring.port import RiskOutput
+
+
+class Action(StrEnum):
+    SURFACE = "surface"
+    SUPPRESS = "suppress"
+    DELAY = "delay"
+    ESCALATE = "escalate"
+
+
+class Reason(StrEnum):
+    """Why a decision was taken. Each decision carries at least one."""
+
+    ROUTE_MATCHED = "route-matched"
+    PASS_THROUGH = "pass-through"  # noqa: S105 -- a reason code, not a secret
+    BELOW_THRESHOLD = "below-threshold"
+    COMFORT_CARE = "comfort-care"
+    ALREADY_TREATED = "already-treated"
+    DUPLICATE = "duplicate"
+    LOCKED_OUT = "locked-out"
+    SILENCED = "silenced"
+    INHIBITED = "inhibited"
+    BUDGET_DOWNGRADE = "budget-downgrade"
+    AWAITING_CONFIRMATION = "awaiting-confirmation"
+    WORSENED = "worsened"
+    PARTIAL_INPUTS = "partial-inputs"
+
+
+class Indicator(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class CardContent:
+    summary: str
+    indicator: Indicator
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    reasons: tuple[Reason, ...]
+    policy_id: str
+    policy_version: str
+    route: str
+    inputs_hash: str
+    decided_at: datetime
+    card: CardContent | None = None
+    delay_until: datetime | None = None
+
+
+class Policy(Protocol):
+    @property
+    def policy_id(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def decide(self, output: RiskOutput, context: ClinicalContext, now: datetime) -> Decision: ...
