@@ -1,0 +1,31 @@
+"""The FastAPI application factory: wiring is done by cdsctl.bootstrap and handed in."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from api.responses import JSONBytes
+
+from api.catalog import ServiceCatalog
+from api.errors import HookRequestError, hook_request_error_handler, validation_error_handler
+from api.pipeline import HookPipeline
+from api.routes import router
+
+
+def create_app(*, catalog: ServiceCatalog, pipeline: HookPipeline) -> FastAPI:
+    app = FastAPI(title="cds-control-plane", version="0.1.0", default_response_class=JSONBytes)
+    app.state.catalog = catalog
+    app.state.pipeline = pipeline
+    # CDS Hooks clients are browser-embedded apps as often as servers: CORS on every endpoint.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["X-Correlation-Id"],
+    )
+    app.add_exception_handler(HookRequestError, hook_request_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.include_router(router)
+    return app

@@ -1,0 +1,15 @@
+"""JSON responses rendered with orjson: the hook's cards are plain dicts, so no model round-trip is needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)

@@ -1,0 +1,5 @@
+"""`python -m cdsctl` runs the command line."""
+
+from cdsctl.cli import app
+
+app()

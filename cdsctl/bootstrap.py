@@ -1,0 +1,72 @@
+"""The one place where real adapters are wired together: settings → store, scorers, policies → pipeline → app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from api.catalog import ServiceCatalog
+from api.pipeline import HookPipeline
+from cdsctl.logs import configure_logging
+from cdsctl.settings import Settings, get_settings
+from policy.passthrough import PassThroughPolicy
+from policy.port import Policy
+from scoring.port import Scorer
+from scoring.rules import load_rule_scorers
+from store.db import make_engine, make_session_factory
+from store.migrate import is_current
+from store.repository import SqlUnitOfWork
+
+
+class SchemaNotCurrentError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    catalog: ServiceCatalog
+    scorers: dict[str, Scorer]
+    policies: dict[str, Policy]
+    pipeline: HookPipeline
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.sessions)
+
+
+def build_container(settings: Settings) -> Container:
+    engine = make_engine(settings.resolved_database_url)
+    if not is_current(engine):
+        raise SchemaNotCurrentError("the database schema is not current: run `cdsctl db upgrade` first")
+    sessions = make_session_factory(engine)
+    scorers: dict[str, Scorer] = {s.scorer_id: s for s in load_rule_scorers()}
+    policies: dict[str, Policy] = {p.policy_id: p for p in (PassThroughPolicy(),)}
+    pipeline = HookPipeline(
+        scorers=scorers,
+        policies=policies,
+        unit_of_work=lambda: SqlUnitOfWork(sessions),
+        salt=settings.pseudonym_salt,
+        validation=settings.fhir_validation.value,
+    )
+    catalog = ServiceCatalog.load()
+    for service in catalog:
+        pipeline.check(service)
+    return Container(settings, engine, sessions, catalog, scorers, policies, pipeline)
+
+
+def create_app_from_settings(settings: Settings) -> FastAPI:
+    container = build_container(settings)
+    return create_app(catalog=container.catalog, pipeline=container.pipeline)
+
+
+def create_app_from_environment() -> FastAPI:
+    """The uvicorn factory `cdsctl serve` runs in each worker process."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return create_app_from_settings(settings)

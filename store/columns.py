@@ -1,0 +1,41 @@
+"""Portable column types: JSON documents (JSONB on PostgreSQL) and timezone-aware instants stored as UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# JSONB on PostgreSQL so documents can be indexed and compared; plain JSON (TEXT) elsewhere.
+JsonDocument: TypeEngine[Any] = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant: refuses naive datetimes on the way in, and always comes back aware, in UTC.
+
+    SQLite has no timezone type and hands back naive values; stored values are UTC, so UTC is attached on read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            # A naive time is ambiguous about its zone; storing it would silently shift events by hours.
+            raise ValueError("naive datetime refused: instants must carry a timezone")
+        utc = value.astimezone(UTC)
+        # SQLite stores the text as given; dropping the offset keeps the text sortable and uniform.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

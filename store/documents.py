@@ -1,0 +1,96 @@
+"""JSON-ready documents for the parts of domain objects that are stored as JSON, and the hook-call audit payload."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from scoring.port import FeatureValue, RiskOutput
+from store.port import Feedback, HookCall
+
+
+def instant(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def plain_json(value: Any) -> Any:
+    """Mappings and tuples turned into the dicts and lists a JSON column serialises."""
+    if isinstance(value, Mapping):
+        return {str(key): plain_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_json(item) for item in value]
+    return value
+
+
+def explanation_document(output: RiskOutput) -> list[dict[str, Any]]:
+    return [{"feature": c.feature, "points": c.points, "detail": c.detail} for c in output.explanation]
+
+
+def features_document(output: RiskOutput) -> dict[str, Any]:
+    return {name: _feature(value) for name, value in output.features.items()}
+
+
+def _feature(feature: FeatureValue) -> dict[str, Any]:
+    provenance = feature.provenance
+    return {
+        "name": feature.name,
+        "value": feature.value,
+        "unit": feature.unit,
+        "observed_utc": instant(feature.observed_utc),
+        "provenance": None
+        if provenance is None
+        else {
+            "resource_type": provenance.resource_type,
+            "resource_id": provenance.resource_id,
+            "version_id": provenance.version_id,
+            "source_system": provenance.source_system,
+        },
+    }
+
+
+def card_uuid(card: Mapping[str, Any]) -> str:
+    uuid = card.get("uuid")
+    if not isinstance(uuid, str) or not uuid:
+        # Feedback refers to cards by uuid; a card without one could never be matched to its outcome.
+        raise ValueError("every stored card needs a string 'uuid'")
+    return uuid
+
+
+def hook_call_audit_payload(call: HookCall) -> dict[str, Any]:
+    """What the audit log keeps about a hook call: decisions and their provenance, never clinical values."""
+    return {
+        "hook_instance": call.hook_instance,
+        "service_id": call.service_id,
+        "hook": call.hook,
+        "patient_key": call.patient_key,
+        "decisions": [
+            {
+                "scorer_id": result.output.scorer_id,
+                "scorer_version": result.output.scorer_version,
+                "band": result.output.band,
+                "partial": result.output.partial,
+                "input_hash": result.output.input_hash,
+                "action": str(result.decision.action),
+                "reasons": [str(reason) for reason in result.decision.reasons],
+                "policy_id": result.decision.policy_id,
+                "policy_version": result.decision.policy_version,
+                "route": result.decision.route,
+                "card_uuid": None if result.card is None else card_uuid(result.card),
+            }
+            for result in call.results
+        ],
+    }
+
+
+def feedback_audit_payload(feedback: Feedback) -> dict[str, Any]:
+    """What the audit log keeps about feedback: the outcome and coded reason, never the free-text comment."""
+    reason = (feedback.override_reason or {}).get("reason")
+    return {
+        "card_uuid": feedback.card_uuid,
+        "outcome": str(feedback.outcome),
+        "outcome_at": instant(feedback.outcome_at),
+        "accepted_suggestions": [s.get("id") for s in feedback.accepted_suggestions],
+        "override_reason_code": reason.get("code") if isinstance(reason, Mapping) else None,
+        "user_pseudonym": feedback.user_pseudonym,
+    }

@@ -1,0 +1,275 @@
+"""The SQLAlchemy adapter of the persistence port: one session per unit of work, one transaction per session."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Engine, Row, Table, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from store import audit
+from store.db import make_session_factory
+from store.documents import (
+    card_uuid,
+    explanation_document,
+    features_document,
+    feedback_audit_payload,
+    hook_call_audit_payload,
+    plain_json,
+)
+from store.port import (
+    GENESIS_HASH,
+    AuditEntry,
+    AuditKind,
+    AuditRecord,
+    ChainCheck,
+    Feedback,
+    HookCall,
+    RecordedHookCall,
+    StoredCard,
+)
+from store.tables import AuditRow, CardRow, DecisionRow, FeedbackRow, HookCallRow, RiskOutputRow
+
+# One transaction-scoped advisory lock serialises appends to the audit chain on PostgreSQL: the head is read
+# and extended while holding it, and it is released only at commit, when the new head is visible to the next.
+AUDIT_CHAIN_LOCK = int.from_bytes(hashlib.sha256(b"cds.audit_log.chain").digest()[:8], "big", signed=True)
+_VERIFY_BATCH = 1000
+
+_AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
+_HOOK_CALLS: Table = HookCallRow.__table__  # type: ignore[assignment]
+_FEEDBACK: Table = FeedbackRow.__table__  # type: ignore[assignment]
+
+
+class SqlRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._dialect = session.get_bind().dialect.name
+
+    def record_hook_call(self, call: HookCall) -> RecordedHookCall:
+        response = plain_json(call.response)
+        inserted = self._insert_once(
+            _HOOK_CALLS,
+            ["hook_instance"],
+            hook_instance=call.hook_instance,
+            service_id=call.service_id,
+            hook=call.hook,
+            actor=call.actor,
+            patient_key=call.patient_key,
+            encounter_id=call.encounter_id,
+            response=response,
+            received_at=call.received_at,
+        )
+        if not inserted:
+            # Another call with this hookInstance got there first (possibly concurrently): answer as it did.
+            previous = self.hook_call_response(call.hook_instance)
+            if previous is None:
+                raise RuntimeError("hook call conflicted on its hookInstance, yet no stored call was found")
+            return RecordedHookCall(response=previous, created=False)
+        for result in call.results:
+            output, decision = result.output, result.decision
+            decision_row = DecisionRow(
+                risk_output=RiskOutputRow(
+                    hook_instance=call.hook_instance,
+                    scorer_id=output.scorer_id,
+                    scorer_version=output.scorer_version,
+                    score=output.score,
+                    band=output.band,
+                    partial=output.partial,
+                    missing=list(output.missing),
+                    explanation=explanation_document(output),
+                    features=features_document(output),
+                    input_hash=output.input_hash,
+                    as_of=output.as_of,
+                    patient_key=call.patient_key,
+                    encounter_id=call.encounter_id,
+                    recorded_at=call.received_at,
+                ),
+                action=str(decision.action),
+                reasons=[str(reason) for reason in decision.reasons],
+                policy_id=decision.policy_id,
+                policy_version=decision.policy_version,
+                route=decision.route,
+                inputs_hash=decision.inputs_hash,
+                decided_at=decision.decided_at,
+                delay_until=decision.delay_until,
+            )
+            self._session.add(decision_row)
+            if result.card is not None:
+                self._session.add(
+                    CardRow(
+                        uuid=card_uuid(result.card),
+                        decision=decision_row,
+                        hook_instance=call.hook_instance,
+                        service_id=call.service_id,
+                        body=plain_json(result.card),
+                        created_at=call.received_at,
+                    )
+                )
+        self._session.flush()
+        self.append_audit(
+            AuditEntry(
+                actor=call.actor,
+                kind=AuditKind.HOOK_CALL,
+                subject=f"hook:{call.hook_instance}",
+                at=call.received_at,
+                payload=hook_call_audit_payload(call),
+            )
+        )
+        return RecordedHookCall(response=response, created=True)
+
+    def hook_call_response(self, hook_instance: str) -> dict[str, Any] | None:
+        return self._session.scalar(select(HookCallRow.response).where(HookCallRow.hook_instance == hook_instance))
+
+    def find_card(self, uuid: str) -> StoredCard | None:
+        query = (
+            select(CardRow, DecisionRow, RiskOutputRow)
+            .join(DecisionRow, CardRow.decision_id == DecisionRow.id)
+            .join(RiskOutputRow, DecisionRow.risk_output_id == RiskOutputRow.id)
+            .where(CardRow.uuid == uuid)
+        )
+        found = self._session.execute(query).one_or_none()
+        if found is None:
+            return None
+        card, decision, output = found
+        return StoredCard(
+            uuid=card.uuid,
+            hook_instance=card.hook_instance,
+            service_id=card.service_id,
+            body=card.body,
+            created_at=card.created_at,
+            action=decision.action,
+            reasons=tuple(decision.reasons),
+            policy_id=decision.policy_id,
+            policy_version=decision.policy_version,
+            route=decision.route,
+            scorer_id=output.scorer_id,
+            scorer_version=output.scorer_version,
+            band=output.band,
+            score=output.score,
+            patient_key=output.patient_key,
+            encounter_id=output.encounter_id,
+        )
+
+    def record_feedback(self, feedback: Feedback) -> bool:
+        inserted = self._insert_once(
+            _FEEDBACK,
+            ["card_uuid", "outcome", "outcome_at"],
+            card_uuid=feedback.card_uuid,
+            outcome=str(feedback.outcome),
+            outcome_at=feedback.outcome_at,
+            accepted_suggestions=plain_json(feedback.accepted_suggestions),
+            override_reason=plain_json(feedback.override_reason),
+            user_pseudonym=feedback.user_pseudonym,
+            received_at=feedback.received_at,
+        )
+        if inserted:
+            self.append_audit(
+                AuditEntry(
+                    actor=feedback.actor,
+                    kind=AuditKind.FEEDBACK,
+                    subject=f"card:{feedback.card_uuid}",
+                    at=feedback.received_at,
+                    payload=feedback_audit_payload(feedback),
+                )
+            )
+        return inserted
+
+    def append_audit(self, entry: AuditEntry) -> AuditRecord:
+        if self._dialect == "postgresql":
+            self._session.execute(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK)))
+        # On SQLite the transaction began IMMEDIATE (see store.db), so it already holds the only writer lock.
+        head = self._session.execute(
+            select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+        ).one_or_none()
+        record = audit.extend(entry, 0, GENESIS_HASH) if head is None else audit.extend(entry, head.seq, head.hash)
+        self._session.execute(
+            _AUDIT.insert().values(
+                seq=record.seq,
+                at=record.at,
+                actor=record.actor,
+                kind=record.kind,
+                subject=record.subject,
+                payload=record.payload,
+                prev_hash=record.prev_hash,
+                hash=record.hash,
+            )
+        )
+        return record
+
+    def audit_records(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
+        query = select(_AUDIT).where(_AUDIT.c.seq > after_seq).order_by(_AUDIT.c.seq).limit(limit)
+        return [_audit_record(row) for row in self._session.execute(query)]
+
+    def verify_audit_chain(self) -> ChainCheck:
+        return audit.verify_chain(self._stream_audit(), self._audit_hash_exists)
+
+    def _stream_audit(self) -> Iterator[AuditRecord]:
+        # Batches by key rather than one long cursor: constant memory on any size of log, on both backends.
+        after = 0
+        while batch := self.audit_records(after_seq=after, limit=_VERIFY_BATCH):
+            yield from batch
+            after = batch[-1].seq
+
+    def _audit_hash_exists(self, digest: str) -> bool:
+        return bool(self._session.scalar(select(exists().where(_AUDIT.c.hash == digest))))
+
+    def _insert_once(self, table: Table, key: list[str], **values: Any) -> bool:
+        """INSERT ... ON CONFLICT DO NOTHING: True when the row was new. Unlike catching IntegrityError this
+        leaves a PostgreSQL transaction usable, and it waits for a concurrent insert of the same key to settle."""
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+        # RETURNING says reliably whether a row went in; rowcount is not dependable across drivers here.
+        return self._session.execute(statement.returning(table.c.id)).first() is not None
+
+
+def _audit_record(row: Row[Any]) -> AuditRecord:
+    return AuditRecord(
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        kind=row.kind,
+        subject=row.subject,
+        payload=row.payload,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class SqlUnitOfWork:
+    """A unit of work over a session factory; each `with` block is a fresh session and transaction."""
+
+    repo: SqlRepository
+
+    def __init__(self, target: Engine | sessionmaker[Session]) -> None:
+        self._factory = make_session_factory(target) if isinstance(target, Engine) else target
+        self._session: Session | None = None
+
+    def __enter__(self) -> Self:
+        self._session = self._factory()
+        self.repo = SqlRepository(self._session)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        session = self._require_session()
+        try:
+            session.rollback()  # a no-op after commit; discards anything left uncommitted
+        finally:
+            session.close()
+            self._session = None
+
+    def commit(self) -> None:
+        self._require_session().commit()
+
+    def rollback(self) -> None:
+        self._require_session().rollback()
+
+    def _require_session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("use the unit of work inside a `with` block")
+        return self._session

@@ -1,0 +1,210 @@
+"""The relational schema as typed SQLAlchemy models. Adapters only: the domain never imports this module."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+
+from store.columns import JsonDocument, UtcDateTime
+
+# Named constraints make migrations deterministic: the same names on SQLite and PostgreSQL, and Alembic can
+# drop or alter a constraint later without guessing a database-generated name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_ID = 128  # identifiers from outside (hook instances, pseudonyms, service ids)
+_HASH = 64  # hex sha256
+_UUID = 36
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 -- SQLAlchemy reads this class attribute by name
+        datetime: UtcDateTime(),
+        dict[str, Any]: JsonDocument,
+        list[Any]: JsonDocument,
+    }
+
+
+class HookCallRow(Base):
+    """One answered CDS Hooks call; the response is kept so a repeated hookInstance gets the same answer."""
+
+    __tablename__ = "hook_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hook_instance: Mapped[str] = mapped_column(String(_ID), unique=True)
+    service_id: Mapped[str] = mapped_column(String(_ID))
+    hook: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(_ID))
+    patient_key: Mapped[str | None] = mapped_column(String(_ID))
+    encounter_id: Mapped[str | None] = mapped_column(String(_ID))
+    response: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+
+
+class RiskOutputRow(Base):
+    __tablename__ = "risk_outputs"
+    __table_args__ = (Index("ix_risk_outputs_patient_scorer_as_of", "patient_key", "scorer_id", "as_of"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Not a foreign key: replay and shadow runs score without a live hook call.
+    hook_instance: Mapped[str | None] = mapped_column(String(_ID), index=True)
+    scorer_id: Mapped[str] = mapped_column(String(64))
+    scorer_version: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(32))
+    partial: Mapped[bool] = mapped_column(Boolean)
+    missing: Mapped[list[Any]]
+    explanation: Mapped[list[Any]]
+    features: Mapped[dict[str, Any]]
+    input_hash: Mapped[str] = mapped_column(String(_HASH))
+    as_of: Mapped[datetime]
+    patient_key: Mapped[str | None] = mapped_column(String(_ID))
+    encounter_id: Mapped[str | None] = mapped_column(String(_ID))
+    recorded_at: Mapped[datetime]
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    risk_output_id: Mapped[int] = mapped_column(ForeignKey("risk_outputs.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]]
+    policy_id: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(32))
+    route: Mapped[str] = mapped_column(String(64))
+    inputs_hash: Mapped[str] = mapped_column(String(_HASH))
+    decided_at: Mapped[datetime]
+    delay_until: Mapped[datetime | None]
+
+    risk_output: Mapped[RiskOutputRow] = relationship()
+
+
+class CardRow(Base):
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(_UUID), unique=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    hook_instance: Mapped[str] = mapped_column(String(_ID), index=True)
+    service_id: Mapped[str] = mapped_column(String(_ID))
+    body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+    decision: Mapped[DecisionRow] = relationship()
+
+
+class FeedbackRow(Base):
+    """CDS Hooks feedback on a card; the unique key makes a resent feedback message a no-op."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("card_uuid", "outcome", "outcome_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Not a foreign key: feedback for an unknown card is still evidence worth keeping.
+    card_uuid: Mapped[str] = mapped_column(String(_UUID))
+    outcome: Mapped[str] = mapped_column(String(16))
+    outcome_at: Mapped[datetime]
+    accepted_suggestions: Mapped[list[Any]]
+    override_reason: Mapped[dict[str, Any] | None]
+    user_pseudonym: Mapped[str | None] = mapped_column(String(_ID))
+    received_at: Mapped[datetime]
+
+
+class PolicyVersionRow(Base):
+    """One immutable version of a policy document; activation is the only change a row may see."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("policy_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(_HASH))
+    author: Mapped[str] = mapped_column(String(_ID))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    activated_at: Mapped[datetime | None]
+
+
+# At most one active version per policy, enforced by the database rather than by convention.
+Index(
+    "uq_policy_versions_one_active",
+    PolicyVersionRow.policy_id,
+    unique=True,
+    # Written as text so both dialects render the same predicate (and Alembic compares it as written).
+    sqlite_where=text("active"),
+    postgresql_where=text("active"),
+)
+
+
+class ShadowResultRow(Base):
+    """What a candidate policy or scorer would have done, recorded beside the live decision."""
+
+    __tablename__ = "shadow_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[str] = mapped_column(String(_ID), index=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    risk_output_id: Mapped[int] = mapped_column(ForeignKey("risk_outputs.id"), index=True)
+    would_be_decision: Mapped[dict[str, Any]]
+    recorded_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """Append-only, hash-chained audit log: each row's hash covers its content and the previous row's hash."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(_ID))
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(256))
+    payload: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(_HASH))
+    hash: Mapped[str] = mapped_column(String(_HASH), index=True)
+
+
+class ImmutableRowError(RuntimeError):
+    """Raised when code tries to change a row that is only ever appended."""
+
+
+_POLICY_MUTABLE = frozenset({"active", "activated_at"})
+
+
+@event.listens_for(AuditRow, "before_update")
+@event.listens_for(AuditRow, "before_delete")
+def _refuse_audit_change(_mapper: Mapper[Any], _connection: Any, target: AuditRow) -> None:
+    raise ImmutableRowError(f"audit record {target.seq} is append-only")
+
+
+@event.listens_for(PolicyVersionRow, "before_update")
+def _refuse_policy_edit(_mapper: Mapper[Any], _connection: Any, target: PolicyVersionRow) -> None:
+    state = inspect(target)
+    changed = {attr.key for attr in state.attrs if attr.history.has_changes()} - _POLICY_MUTABLE
+    if changed:
+        raise ImmutableRowError(f"policy versions are never edited in place (tried to change {sorted(changed)})")
