@@ -5,16 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from api.responses import JSONBytes
 
 from api.catalog import ServiceCatalog
 from api.errors import HookRequestError, hook_request_error_handler, validation_error_handler
 from api.pipeline import HookPipeline
+from api.responses import JSONBytes
 from api.routes import router
+from cdsctl.settings import Settings
 
 
-def create_app(*, catalog: ServiceCatalog, pipeline: HookPipeline) -> FastAPI:
+def create_app(*, settings: Settings, catalog: ServiceCatalog, pipeline: HookPipeline) -> FastAPI:
     app = FastAPI(title="cds-control-plane", version="0.1.0", default_response_class=JSONBytes)
+    app.state.settings = settings
     app.state.catalog = catalog
     app.state.pipeline = pipeline
     # CDS Hooks clients are browser-embedded apps as often as servers: CORS on every endpoint.

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+
 from api.responses import JSONBytes
 
 

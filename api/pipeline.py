@@ -16,7 +16,7 @@ from api.catalog import ServiceDefinition
 from cdsctl.logs import get_logger
 from clinical.model import ClinicalContext
 from clinical.normalise import normalise_prefetch
-from policy.port import Decision, Policy
+from policy.port import Policy
 from scoring.port import RiskOutput, Scorer
 from store.port import HookCall, ScoredDecision, UnitOfWork
 
@@ -52,7 +52,9 @@ class HookPipeline:
         if service.policy not in self._policies:
             raise UnknownComponentError(f"service {service.id!r} names unknown policy {service.policy!r}")
 
-    def handle(self, service: ServiceDefinition, request: Mapping[str, Any], actor: str = "anonymous") -> dict[str, Any]:
+    def handle(
+        self, service: ServiceDefinition, request: Mapping[str, Any], actor: str = "anonymous"
+    ) -> dict[str, Any]:
         hook_instance = str(request["hookInstance"])
         # A repeated hookInstance is the EHR retrying: answer with what it was told the first time.
         with self._unit_of_work() as uow:

@@ -6,14 +6,16 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
-from api.responses import JSONBytes
 from pydantic import ValidationError
 
 from api.catalog import ServiceCatalog
 from api.errors import HookRequestError
+from api.hook_contexts import ContextError, check_context
+from api.hook_runner import answer_within_deadline
 from api.pipeline import HookPipeline
+from api.responses import JSONBytes
 from api.schemas import HookRequest
+from cdsctl.settings import Settings
 
 router = APIRouter()
 
@@ -28,6 +30,12 @@ def _pipeline(request: Request) -> HookPipeline:
     return pipeline
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
 CatalogDep = Annotated[ServiceCatalog, Depends(_catalog)]
 PipelineDep = Annotated[HookPipeline, Depends(_pipeline)]
 
@@ -38,11 +46,13 @@ async def discovery(catalog: CatalogDep) -> JSONBytes:
 
 
 @router.post("/cds-services/{service_id}", response_class=JSONBytes)
-async def call_hook(service_id: str, request: Request, catalog: CatalogDep, pipeline: PipelineDep) -> JSONBytes:
+async def call_hook(
+    service_id: str, request: Request, catalog: CatalogDep, pipeline: PipelineDep, settings: SettingsDep
+) -> JSONBytes:
     service = catalog.get(service_id)
     if service is None:
         raise HookRequestError(404, f"no CDS service with id {service_id!r}")
-    raw = await request.body()
+    raw = await _read_body(request, settings.max_body_bytes)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -52,11 +62,34 @@ async def call_hook(service_id: str, request: Request, catalog: CatalogDep, pipe
     try:
         HookRequest.model_validate(body)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
         raise HookRequestError(400, problems) from exc
     if body["hook"] != service.hook:
         raise HookRequestError(400, f"service {service.id!r} answers hook {service.hook!r}, not {body['hook']!r}")
-    return JSONBytes(await run_in_threadpool(pipeline.handle, service, body))
+    try:
+        check_context(service.hook, body["context"])
+    except ContextError as exc:
+        raise HookRequestError(400, str(exc)) from exc
+    answer = await answer_within_deadline(
+        pipeline, service, body, deadline_s=settings.hook_deadline_seconds, actor="anonymous"
+    )
+    return JSONBytes(answer)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HookRequestError(413, f"request body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HookRequestError(413, f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @router.get("/healthz", response_class=JSONBytes)

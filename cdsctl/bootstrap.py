@@ -62,7 +62,7 @@ def build_container(settings: Settings) -> Container:
 
 def create_app_from_settings(settings: Settings) -> FastAPI:
     container = build_container(settings)
-    return create_app(catalog=container.catalog, pipeline=container.pipeline)
+    return create_app(settings=settings, catalog=container.catalog, pipeline=container.pipeline)
 
 
 def create_app_from_environment() -> FastAPI:

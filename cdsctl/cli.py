@@ -8,7 +8,9 @@ import typer
 
 from cdsctl.settings import get_settings
 
-app = typer.Typer(name="cdsctl", help="cds-control-plane: clinical decision support control plane.", no_args_is_help=True)
+app = typer.Typer(
+    name="cdsctl", help="cds-control-plane: clinical decision support control plane.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema: migrations on SQLite or PostgreSQL.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

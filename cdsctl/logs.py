@@ -15,8 +15,27 @@ import structlog
 
 # Keys whose values are never written, whatever the caller passed.
 _PHI_KEYS = frozenset(
-    {"name", "family", "given", "birthdate", "birth_date", "identifier", "mrn", "address", "telecom", "phone",
-     "email", "patient_id", "patientid", "value", "text", "body", "prefetch", "authorization", "access_token"}
+    {
+        "name",
+        "family",
+        "given",
+        "birthdate",
+        "birth_date",
+        "identifier",
+        "mrn",
+        "address",
+        "telecom",
+        "phone",
+        "email",
+        "patient_id",
+        "patientid",
+        "value",
+        "text",
+        "body",
+        "prefetch",
+        "authorization",
+        "access_token",
+    }
 )
 
 

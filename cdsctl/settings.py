@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Salt for pseudonymising identifiers in logs and metrics; must be set to a secret in production.
     pseudonym_salt: str = "development-only-salt"
     hook_deadline_seconds: float = Field(default=1.0, gt=0, le=30)
+    # Hook requests larger than this are refused with 413 before they are parsed.
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
     @property
     def resolved_database_url(self) -> str:

@@ -21,6 +21,10 @@ class ExclusionReason(StrEnum):
     NO_EFFECTIVE_TIME = "no-effective-time"
     UNMAPPED_CODE = "unmapped-code"
     INVALID_RESOURCE = "invalid-resource"
+    # The FHIR server answered with an OperationOutcome instead of data (a failed or partial prefetch query).
+    OPERATION_OUTCOME = "operation-outcome"
+    # A second, different Patient in one request: its resource is not merged into the first patient's context.
+    OTHER_PATIENT = "other-patient"
 
 
 class Sex(StrEnum):

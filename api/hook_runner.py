@@ -1,0 +1,47 @@
+"""Runs the hook pipeline under the call's deadline: the EHR always gets an answer, never a 500.
+
+If a scorer, the policy or the database fails, or the deadline passes, the answer is `{"cards": []}` with the
+failure logged and counted. The pipeline keeps running in its worker thread after a timeout, so whatever it was
+about to record is still written, not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+
+from api.catalog import ServiceDefinition
+from api.metrics import HOOK_FAILURES, HOOK_LATENCY
+from api.pipeline import HookPipeline
+from cdsctl.logs import get_logger
+
+log = get_logger(__name__)
+
+NO_CARDS: dict[str, Any] = {"cards": []}
+
+
+async def answer_within_deadline(
+    pipeline: HookPipeline, service: ServiceDefinition, body: Mapping[str, Any], *, deadline_s: float, actor: str
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        # shield: the timeout stops our waiting, not the work, which finishes and records in its thread.
+        work = asyncio.ensure_future(run_in_threadpool(pipeline.handle, service, body, actor))
+        return await asyncio.wait_for(asyncio.shield(work), timeout=deadline_s)
+    except TimeoutError:
+        outcome = "deadline"
+        HOOK_FAILURES.labels(service.id, "deadline").inc()
+        log.warning("hook.deadline_exceeded", service=service.id, deadline_s=deadline_s)
+        return NO_CARDS
+    except Exception as exc:  # the EHR must get an answer whatever failed; the cause is logged and counted
+        outcome = "error"
+        HOOK_FAILURES.labels(service.id, type(exc).__name__).inc()
+        log.error("hook.failed", service=service.id, error=type(exc).__name__)
+        return NO_CARDS
+    finally:
+        HOOK_LATENCY.labels(service.id, outcome).observe(time.perf_counter() - started)

@@ -1,0 +1,164 @@
+"""Hypothesis strategies shared by the test suites: FHIR R4 resources, unit conversions and model-feature grids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from clinical.codes import QUANTITIES
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+
+# Units a sender may use for a kind, all convertible into the kind's canonical unit.
+ALTERNATIVE_UNITS: dict[str, tuple[str, ...]] = {
+    "temperature": ("Cel", "[degF]", "K"),
+    "body_weight": ("kg", "[lb_av]", "g"),
+    "body_height": ("cm", "[in_i]", "m"),
+    "heart_rate": ("/min", "{beats}/min"),
+    "resp_rate": ("/min", "{breaths}/min"),
+    "glucose": ("mg/dL", "mmol/L"),
+    "creatinine": ("mg/dL", "umol/L"),
+    "hgb": ("g/dL", "g/L"),
+    "wbc": ("10*3/uL", "10*9/L"),
+    "fio2": ("%",),
+}
+
+# Pairs of units of the same quantity for round-trip properties, with the kind that supplies a molar mass.
+CONVERTIBLE_PAIRS: tuple[tuple[str, str, str | None], ...] = (
+    ("[degF]", "Cel", None),
+    ("[lb_av]", "kg", None),
+    ("[in_i]", "cm", None),
+    ("g/L", "g/dL", None),
+    ("10*3/uL", "10*9/L", None),
+    ("{beats}/min", "/min", None),
+    ("mg/dL", "mmol/L", "glucose"),
+    ("mg/dL", "umol/L", "creatinine"),
+    ("mg/dL", "mmol/L", "bun"),
+    ("mg/dL", "mmol/L", "calcium"),
+    ("mg/dL", "mmol/L", "magnesium"),
+    ("mg/dL", "mmol/L", "phosphate"),
+    ("mg/dL", "umol/L", "bilirubin_total"),
+    ("mmol/L", "mg/dL", "lactate"),
+)
+
+fhir_ids = st.from_regex(r"[A-Za-z0-9\-.]{1,24}", fullmatch=True)
+statuses = st.sampled_from(["registered", "preliminary", "final", "amended", "corrected", "cancelled",
+                            "entered-in-error", "unknown"])
+# Finite decimals, including the huge and tiny magnitudes FHIR allows (the spec's own examples use 1e245).
+decimals = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
+    st.sampled_from([1e245, -1e245, 1e-245, 0.0, 1e18]),
+    st.integers(min_value=-(10**6), max_value=10**6),
+)
+
+
+@st.composite
+def fhir_datetimes(draw: st.DrawFn) -> str:
+    """FHIR dateTime strings: partial dates, dates, and times with Z or an offset."""
+    year = draw(st.integers(1900, 2100))
+    month = draw(st.integers(1, 12))
+    day = draw(st.integers(1, 28))
+    shape = draw(st.sampled_from(["year", "month", "date", "z", "offset"]))
+    if shape == "year":
+        return f"{year:04d}"
+    if shape == "month":
+        return f"{year:04d}-{month:02d}"
+    if shape == "date":
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    clock = f"{draw(st.integers(0, 23)):02d}:{draw(st.integers(0, 59)):02d}:{draw(st.integers(0, 59)):02d}"
+    zone = "Z" if shape == "z" else draw(st.sampled_from(["+01:00", "-04:00", "+10:00", "+00:00"]))
+    return f"{year:04d}-{month:02d}-{day:02d}T{clock}{zone}"
+
+
+@st.composite
+def quantities(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
+    """A UCUM Quantity with a unit suitable for `kind` (or any canonical unit)."""
+    if kind is None:
+        unit = draw(st.sampled_from(sorted({q.unit for q in QUANTITIES})))
+    else:
+        unit = draw(st.sampled_from(ALTERNATIVE_UNITS.get(kind, (_canonical(kind),))))
+    return {"value": draw(decimals), "unit": unit, "system": UCUM, "code": unit}
+
+
+@st.composite
+def observations(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid R4 Observations of a known quantity, optionally as a panel component, with absent data or not."""
+    quantity = draw(st.sampled_from(QUANTITIES))
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": draw(fhir_ids),
+        "status": draw(statuses),
+        "code": {"coding": [{"system": LOINC, "code": quantity.loinc}]},
+    }
+    if draw(st.booleans()):
+        resource["meta"] = {"versionId": draw(fhir_ids), "source": "https://ehr.example.org/fhir"}
+    if draw(st.booleans()):
+        resource["category"] = [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}]
+    when = draw(st.sampled_from(["effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued", None]))
+    moment = draw(fhir_datetimes())
+    if when == "effectivePeriod":
+        resource["effectivePeriod"] = {"start": moment}
+    elif when in ("effectiveInstant", "issued"):
+        resource[when] = moment if "T" in moment else f"{moment[:4]}-01-01T00:00:00Z"
+    elif when is not None:
+        resource[when] = moment
+    element: dict[str, Any] = resource
+    if draw(st.booleans()):
+        resource["code"] = {"coding": [{"system": LOINC, "code": "85354-9"}]}
+        element = {"code": {"coding": [{"system": LOINC, "code": quantity.loinc}]}}
+        resource["component"] = [element]
+    if draw(st.booleans()):
+        element["valueQuantity"] = draw(quantities(quantity.kind))
+    else:
+        element["dataAbsentReason"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed"}]}
+    return resource
+
+
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))
+# Any JSON shape, to fuzz the fast path with garbage where it expects a field.
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=12,
+)
+
+
+@st.composite
+def mangled_observations(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid Observation with one or two elements replaced by arbitrary JSON."""
+    resource = draw(observations())
+    targets = ["status", "code", "valueQuantity", "component", "effectiveDateTime", "effectivePeriod", "meta",
+               "category", "dataAbsentReason", "id", "issued", "valueCodeableConcept"]
+    for key in draw(st.lists(st.sampled_from(targets), min_size=1, max_size=2)):
+        resource[key] = draw(json_values)
+    return resource
+
+
+def _canonical(kind: str) -> str:
+    return next(q.unit for q in QUANTITIES if q.kind == kind)
+
+
+@st.composite
+def hourly_grids(draw: st.DrawFn, kinds: int) -> Any:
+    """A model-feature grid of 1-4 stays of 1-30 consecutive hours, values sparse (NaN = not measured)."""
+    import numpy as np
+
+    from scoring.features.grid import HourlyGrid
+
+    lengths = draw(st.lists(st.integers(1, 30), min_size=1, max_size=4))
+    rows = sum(lengths)
+    seed = draw(st.integers(0, 2**32 - 1))
+    density = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+    rng = np.random.default_rng(seed)
+    values = rng.normal(100.0, 30.0, size=(rows, kinds))
+    values[rng.random((rows, kinds)) >= density] = np.nan
+    first_hours = draw(st.lists(st.integers(1, 5), min_size=len(lengths), max_size=len(lengths)))
+    hours = np.concatenate([np.arange(f, f + n) for f, n in zip(first_hours, lengths, strict=True)])
+    starts = np.cumsum([0, *lengths[:-1]]).astype(np.int64)
+    n = len(lengths)
+    return HourlyGrid(values, hours.astype(np.int64), starts, tuple(f"s{i}" for i in range(n)),
+                      rng.uniform(18, 90, n), rng.integers(0, 2, n).astype(float), -rng.uniform(0, 100, n))
