@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.catalog import ServiceCatalog
 from api.errors import HookRequestError, hook_request_error_handler, validation_error_handler
+from api.hook_runner import InFlight
 from api.pipeline import HookPipeline
 from api.responses import JSONBytes
 from api.routes import router
+from cdsctl.logs import get_logger
 from cdsctl.settings import Settings
+
+log = get_logger(__name__)
 
 
 def create_app(*, settings: Settings, catalog: ServiceCatalog, pipeline: HookPipeline) -> FastAPI:
-    app = FastAPI(title="cds-control-plane", version="0.1.0", default_response_class=JSONBytes)
+    in_flight = InFlight()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Graceful shutdown: hook work past its deadline is still recording; let it finish.
+        left = await in_flight.drain(settings.shutdown_grace_seconds)
+        if left:
+            log.warning("shutdown.work_abandoned", tasks=left)
+
+    app = FastAPI(title="cds-control-plane", version="0.1.0", default_response_class=JSONBytes, lifespan=lifespan)
+    app.state.in_flight = in_flight
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.pipeline = pipeline

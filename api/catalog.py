@@ -3,12 +3,56 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
 BUNDLED_SERVICES = Path(__file__).with_name("services") / "default.yaml"
+SCORER_TOPIC_SYSTEM = "urn:cds-control-plane:scorer"
+OVERRIDE_REASON_SYSTEM = "urn:cds-control-plane:override-reason"
+
+
+class Coding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1)
+    system: str = Field(min_length=1)
+    display: str = Field(min_length=1)
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    label: str = Field(min_length=1)
+    url: AnyHttpUrl
+    type: Literal["absolute", "smart"]
+    app_context: str | None = Field(default=None, alias="appContext")
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        body = super().model_dump(**kwargs)
+        body["url"] = str(self.url)
+        return body
+
+
+class CardSettings(BaseModel):
+    """What every card of a service carries besides the decision's own text."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source_label: str = Field(default="cds-control-plane", alias="sourceLabel", min_length=1)
+    source_url: AnyHttpUrl | None = Field(default=None, alias="sourceUrl")
+    override_reasons: list[Coding] = Field(default_factory=list, alias="overrideReasons")
+    links: list[Link] = Field(default_factory=list)
+
+    def source(self, scorer_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "label": self.source_label,
+            "topic": {"system": SCORER_TOPIC_SYSTEM, "code": scorer_id, "display": f"Risk score {scorer_id}"},
+        }
+        if self.source_url is not None:
+            body["url"] = str(self.source_url)
+        return body
 
 
 class ServiceDefinition(BaseModel):
@@ -22,6 +66,7 @@ class ServiceDefinition(BaseModel):
     policy: str
     prefetch: dict[str, str] = Field(default_factory=dict)
     usage_requirements: str | None = Field(default=None, alias="usageRequirements")
+    card: CardSettings = Field(default_factory=CardSettings)
 
     def discovery(self) -> dict[str, Any]:
         """This service as the discovery endpoint shows it: no null or empty members."""

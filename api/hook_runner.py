@@ -24,14 +24,39 @@ log = get_logger(__name__)
 NO_CARDS: dict[str, Any] = {"cards": []}
 
 
+class InFlight:
+    """Hook work still running, so that shutdown can let it finish recording instead of cutting it off."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def track(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout_s: float) -> int:
+        """Wait for running work; returns how many were still running when the time ran out."""
+        if not self._tasks:
+            return 0
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        return len(pending)
+
+
 async def answer_within_deadline(
-    pipeline: HookPipeline, service: ServiceDefinition, body: Mapping[str, Any], *, deadline_s: float, actor: str
+    pipeline: HookPipeline,
+    service: ServiceDefinition,
+    body: Mapping[str, Any],
+    *,
+    deadline_s: float,
+    actor: str,
+    in_flight: InFlight,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     outcome = "ok"
     try:
         # shield: the timeout stops our waiting, not the work, which finishes and records in its thread.
         work = asyncio.ensure_future(run_in_threadpool(pipeline.handle, service, body, actor))
+        in_flight.track(work)
         return await asyncio.wait_for(asyncio.shield(work), timeout=deadline_s)
     except TimeoutError:
         outcome = "deadline"

@@ -45,6 +45,9 @@ class HookPipeline:
         self._validation = validation
         self._clock = clock
 
+    def unit_of_work(self) -> UnitOfWork:
+        return self._unit_of_work()
+
     def check(self, service: ServiceDefinition) -> None:
         missing = [s for s in service.scorers if s not in self._scorers]
         if missing:
@@ -72,7 +75,7 @@ class HookPipeline:
         results = []
         for output in outputs:
             decision = policy.decide(output, context, now)
-            card = render_card(decision, service_id=service.id, scorer_id=output.scorer_id)
+            card = render_card(decision, service=service, scorer_id=output.scorer_id)
             results.append(ScoredDecision(output=output, decision=decision, card=card))
         response = {"cards": [r.card for r in results if r.card is not None]}
         patient_key = context.patient.key if context.patient else None

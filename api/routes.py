@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from api.catalog import ServiceCatalog
@@ -16,6 +18,7 @@ from api.pipeline import HookPipeline
 from api.responses import JSONBytes
 from api.schemas import HookRequest
 from cdsctl.settings import Settings
+from feedback.cds_hooks import FeedbackError, parse_feedback, record_feedback
 
 router = APIRouter()
 
@@ -52,13 +55,7 @@ async def call_hook(
     service = catalog.get(service_id)
     if service is None:
         raise HookRequestError(404, f"no CDS service with id {service_id!r}")
-    raw = await _read_body(request, settings.max_body_bytes)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise HookRequestError(400, "request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise HookRequestError(400, "request body must be a JSON object")
+    body = _json_object(await _read_body(request, settings.max_body_bytes))
     try:
         HookRequest.model_validate(body)
     except ValidationError as exc:
@@ -73,9 +70,49 @@ async def call_hook(
     except ContextError as exc:
         raise HookRequestError(400, str(exc)) from exc
     answer = await answer_within_deadline(
-        pipeline, service, body, deadline_s=settings.hook_deadline_seconds, actor="anonymous"
+        pipeline,
+        service,
+        body,
+        deadline_s=settings.hook_deadline_seconds,
+        actor="anonymous",
+        in_flight=request.app.state.in_flight,
     )
     return JSONBytes(answer)
+
+
+@router.post("/cds-services/{service_id}/feedback", response_class=JSONBytes)
+async def post_feedback(
+    service_id: str, request: Request, catalog: CatalogDep, pipeline: PipelineDep, settings: SettingsDep
+) -> JSONBytes:
+    if catalog.get(service_id) is None:
+        raise HookRequestError(404, f"no CDS service with id {service_id!r}")
+    raw = await _read_body(request, settings.max_body_bytes)
+    try:
+        parsed = parse_feedback(_json_object(raw))
+        receipt = await run_in_threadpool(
+            record_feedback,
+            parsed,
+            service_id=service_id,
+            unit_of_work=pipeline.unit_of_work,
+            actor="anonymous",
+            now=datetime.now(UTC),
+        )
+    except FeedbackError as exc:
+        raise HookRequestError(exc.status, str(exc)) from exc
+    if receipt.unknown_cards:
+        # Kept for the feedback report, but the EHR is told plainly that these cards are not ours.
+        raise HookRequestError(404, f"service {service_id!r} sent no card with uuid {', '.join(receipt.unknown_cards)}")
+    return JSONBytes({"recorded": receipt.recorded, "duplicates": receipt.duplicates})
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise HookRequestError(400, "request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise HookRequestError(400, "request body must be a JSON object")
+    return body
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

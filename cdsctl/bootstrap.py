@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -40,13 +41,20 @@ class Container:
         return SqlUnitOfWork(self.sessions)
 
 
-def build_container(settings: Settings) -> Container:
+def build_container(
+    settings: Settings,
+    *,
+    catalog: ServiceCatalog | None = None,
+    extra_scorers: Iterable[Scorer] = (),
+    extra_policies: Iterable[Policy] = (),
+) -> Container:
+    """Wire the real adapters. `catalog` and the extras let tests and deployments add services and components."""
     engine = make_engine(settings.resolved_database_url)
     if not is_current(engine):
         raise SchemaNotCurrentError("the database schema is not current: run `cdsctl db upgrade` first")
     sessions = make_session_factory(engine)
-    scorers: dict[str, Scorer] = {s.scorer_id: s for s in load_rule_scorers()}
-    policies: dict[str, Policy] = {p.policy_id: p for p in (PassThroughPolicy(),)}
+    scorers: dict[str, Scorer] = {s.scorer_id: s for s in (*load_rule_scorers(), *extra_scorers)}
+    policies: dict[str, Policy] = {p.policy_id: p for p in (PassThroughPolicy(), *extra_policies)}
     pipeline = HookPipeline(
         scorers=scorers,
         policies=policies,
@@ -54,10 +62,14 @@ def build_container(settings: Settings) -> Container:
         salt=settings.pseudonym_salt,
         validation=settings.fhir_validation.value,
     )
-    catalog = ServiceCatalog.load()
+    catalog = catalog or ServiceCatalog.load()
     for service in catalog:
         pipeline.check(service)
     return Container(settings, engine, sessions, catalog, scorers, policies, pipeline)
+
+
+def create_app_from_container(container: Container) -> FastAPI:
+    return create_app(settings=container.settings, catalog=container.catalog, pipeline=container.pipeline)
 
 
 def create_app_from_settings(settings: Settings) -> FastAPI:

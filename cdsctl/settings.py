@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     hook_deadline_seconds: float = Field(default=1.0, gt=0, le=30)
     # Hook requests larger than this are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # On shutdown, how long hook work that is still recording may take before the process exits anyway.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
 
     @property
     def resolved_database_url(self) -> str:

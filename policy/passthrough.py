@@ -26,8 +26,18 @@ class PassThroughPolicy:
     version = "1"
 
     def decide(self, output: RiskOutput, context: ClinicalContext, now: datetime) -> Decision:
+        if output.score is None:
+            return Decision(
+                action=Action.SUPPRESS,
+                reasons=(Reason.NO_DATA,),
+                policy_id=self.policy_id,
+                policy_version=self.version,
+                route="root",
+                inputs_hash=output.input_hash,
+                decided_at=now,
+            )
         indicator = _BAND_INDICATOR.get(output.band, Indicator.INFO)
-        score = "not computed" if output.score is None else f"{output.score:g}"
+        score = f"{output.score:g}"
         partial = " (partial: missing " + ", ".join(output.missing) + ")" if output.partial else ""
         summary = f"{output.scorer_id.upper()} {score}: {output.band} risk{partial}"
         lines = [f"- **{c.feature}**: {c.detail} ({c.points:+g})" for c in output.explanation]

@@ -34,6 +34,7 @@ class Reason(StrEnum):
     AWAITING_CONFIRMATION = "awaiting-confirmation"
     WORSENED = "worsened"
     PARTIAL_INPUTS = "partial-inputs"
+    NO_DATA = "no-data"
 
 
 class Indicator(StrEnum):
@@ -42,11 +43,36 @@ class Indicator(StrEnum):
     CRITICAL = "critical"
 
 
+class ActionType(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestedAction:
+    """A change to the EHR's record the clinician can accept with one click (a FHIR resource, JSON-ready)."""
+
+    type: ActionType
+    description: str
+    resource: dict[str, object] | None = None
+    # For delete: the relative reference (e.g. "ServiceRequest/123") of the resource to remove.
+    resource_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    label: str
+    actions: tuple[SuggestedAction, ...] = ()
+    is_recommended: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class CardContent:
     summary: str
     indicator: Indicator
     detail: str
+    suggestions: tuple[Suggestion, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

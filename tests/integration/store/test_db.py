@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store.db import make_engine, make_session_factory
 from store.tables import AuditRow, DecisionRow
-from tests.integration.conftest import PostgresSchemas
+from tests.conftest import PostgresSchemas
 from tests.unit.store.builders import T0
 
 

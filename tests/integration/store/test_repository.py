@@ -27,7 +27,7 @@ from tests.unit.store.contract import RepositoryContract
 
 
 class TestSqlRepository(RepositoryContract):
-    """The contract, on each configured backend (the `uow` fixture comes from tests/integration/conftest.py)."""
+    """The contract, on each configured backend (the `uow` fixture comes from tests/conftest.py)."""
 
 
 def _count(engine: Engine, model: type[object]) -> int:

@@ -1,0 +1,18 @@
+"""The rule for values between printed bands: round half up to the table's printed precision, then look up."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def round_half_up(value: float, precision: int) -> float:
+    """Round to `precision` decimals, halves away from zero: 35.05 -> 35.1, 20.5 -> 21, 35.04 -> 35.0.
+
+    The value goes through its shortest decimal form first, so 35.05 (stored in binary as 35.0499999...) rounds
+    as the 35.05 that was recorded; Python's round() would give 35.0 there, and banker's rounding 20.5 -> 20.
+    """
+    if not math.isfinite(value):
+        raise ValueError("only finite values can be rounded")
+    step = Decimal(1).scaleb(-precision)
+    return float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
