@@ -14,6 +14,7 @@ from api.catalog import ServiceCatalog
 from api.pipeline import HookPipeline
 from cdsctl.logs import configure_logging
 from cdsctl.settings import Settings, get_settings
+from clinical.units import warm_up as warm_up_units
 from policy.passthrough import PassThroughPolicy
 from policy.port import Policy
 from scoring.port import Scorer
@@ -62,6 +63,8 @@ def build_container(
         salt=settings.pseudonym_salt,
         validation=settings.fhir_validation.value,
     )
+    # Start-up work that would otherwise land on the first hook calls (seconds of UCUM registry building).
+    warm_up_units()
     catalog = catalog or ServiceCatalog.load()
     for service in catalog:
         pipeline.check(service)

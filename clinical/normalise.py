@@ -37,8 +37,17 @@ logger = logging.getLogger(__name__)
 
 # Resource types normalisation reads; strict mode validates exactly these (others are ignored in both modes).
 READ_TYPES = frozenset(
-    {"Patient", "Encounter", "Observation", "Condition", "Procedure", "MedicationRequest", "MedicationAdministration",
-     "Medication", "Location"}
+    {
+        "Patient",
+        "Encounter",
+        "Observation",
+        "Condition",
+        "Procedure",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "Medication",
+        "Location",
+    }
 )
 # A batch-response holds search Bundles; deeper nesting than this is not a shape any server sends.
 _MAX_BUNDLE_DEPTH = 4

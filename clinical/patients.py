@@ -26,7 +26,7 @@ def pseudonymise(salt: str, text_to_hash: str) -> str:
 
 
 def identifier_texts(resource: Json) -> tuple[str, ...]:
-    """"system|value" of each Patient identifier, the medical record number(s) first.
+    """ "system|value" of each Patient identifier, the medical record number(s) first.
 
     The order decides the patient key: MR-typed identifiers first, then the others in document order.
     """

@@ -185,5 +185,41 @@ def to_canonical(value: float, unit: str, canonical: str, kind: str) -> float | 
     return value * result[0] + result[1]
 
 
+# Units EHRs commonly send instead of the canonical one, per kind; converted once at start-up by `warm_up`.
+_COMMON_SOURCE_UNITS: dict[str, tuple[str, ...]] = {
+    "temperature": ("[degF]",),
+    "body_weight": ("[lb_av]", "g", "[oz_av]"),
+    "body_height": ("[in_i]", "m", "[ft_i]"),
+    "glucose": ("mmol/L",),
+    "lactate": ("mg/dL",),
+    "creatinine": ("umol/L",),
+    "bun": ("mmol/L",),
+    "calcium": ("mmol/L",),
+    "magnesium": ("mmol/L",),
+    "phosphate": ("mmol/L",),
+    "bilirubin_total": ("umol/L",),
+    "bilirubin_direct": ("umol/L",),
+    "hgb": ("g/L",),
+    "wbc": ("10*9/L",),
+    "platelets": ("10*9/L",),
+    "heart_rate": ("{beats}/min",),
+    "resp_rate": ("{breaths}/min",),
+    "fio2": ("1",),
+}
+
+
+def warm_up() -> int:
+    """Build the UCUM registry and the common conversions now, at start-up, so that no hook call pays for them.
+
+    Returns how many conversions are ready. A service calls this once before it takes traffic.
+    """
+    ready = 0
+    for kind, units in _COMMON_SOURCE_UNITS.items():
+        canonical = BY_KIND[kind].unit
+        for unit in units:
+            ready += not isinstance(_cached_conversion(unit, canonical, kind), _Failure)
+    return ready
+
+
 def _is_dimensionless(unit: str) -> bool:
     return _ANNOTATION.sub("", unit) in ("", "1")

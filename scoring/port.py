@@ -9,7 +9,6 @@ from typing import Protocol, runtime_checkable
 
 from clinical.model import ClinicalContext, Provenance
 
-
 # The band of a risk output computed from no inputs at all: its score is None, never a silent zero.
 NO_DATA_BAND = "no-data"
 

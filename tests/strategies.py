@@ -44,8 +44,9 @@ CONVERTIBLE_PAIRS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 fhir_ids = st.from_regex(r"[A-Za-z0-9\-.]{1,24}", fullmatch=True)
-statuses = st.sampled_from(["registered", "preliminary", "final", "amended", "corrected", "cancelled",
-                            "entered-in-error", "unknown"])
+statuses = st.sampled_from(
+    ["registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"]
+)
 # Finite decimals, including the huge and tiny magnitudes FHIR allows (the spec's own examples use 1e245).
 decimals = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
@@ -95,8 +96,13 @@ def observations(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         resource["meta"] = {"versionId": draw(fhir_ids), "source": "https://ehr.example.org/fhir"}
     if draw(st.booleans()):
-        resource["category"] = [{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}]
+        resource["category"] = [
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
+                ]
+            }
+        ]
     when = draw(st.sampled_from(["effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued", None]))
     moment = draw(fhir_datetimes())
     if when == "effectivePeriod":
@@ -113,8 +119,9 @@ def observations(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         element["valueQuantity"] = draw(quantities(quantity.kind))
     else:
-        element["dataAbsentReason"] = {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed"}]}
+        element["dataAbsentReason"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed"}]
+        }
     return resource
 
 
@@ -131,8 +138,20 @@ json_values = st.recursive(
 def mangled_observations(draw: st.DrawFn) -> dict[str, Any]:
     """A valid Observation with one or two elements replaced by arbitrary JSON."""
     resource = draw(observations())
-    targets = ["status", "code", "valueQuantity", "component", "effectiveDateTime", "effectivePeriod", "meta",
-               "category", "dataAbsentReason", "id", "issued", "valueCodeableConcept"]
+    targets = [
+        "status",
+        "code",
+        "valueQuantity",
+        "component",
+        "effectiveDateTime",
+        "effectivePeriod",
+        "meta",
+        "category",
+        "dataAbsentReason",
+        "id",
+        "issued",
+        "valueCodeableConcept",
+    ]
     for key in draw(st.lists(st.sampled_from(targets), min_size=1, max_size=2)):
         resource[key] = draw(json_values)
     return resource
@@ -160,5 +179,12 @@ def hourly_grids(draw: st.DrawFn, kinds: int) -> Any:
     hours = np.concatenate([np.arange(f, f + n) for f, n in zip(first_hours, lengths, strict=True)])
     starts = np.cumsum([0, *lengths[:-1]]).astype(np.int64)
     n = len(lengths)
-    return HourlyGrid(values, hours.astype(np.int64), starts, tuple(f"s{i}" for i in range(n)),
-                      rng.uniform(18, 90, n), rng.integers(0, 2, n).astype(float), -rng.uniform(0, 100, n))
+    return HourlyGrid(
+        values,
+        hours.astype(np.int64),
+        starts,
+        tuple(f"s{i}" for i in range(n)),
+        rng.uniform(18, 90, n),
+        rng.integers(0, 2, n).astype(float),
+        -rng.uniform(0, 100, n),
+    )

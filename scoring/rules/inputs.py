@@ -23,7 +23,8 @@ def observation_in_window(
     if found is not None and found.effective_utc is not None and found.effective_utc > as_of:
         # Scoring a past moment (replay, shadow): a later observation must not leak into it.
         earlier = [
-            obs for obs in context.observations
+            obs
+            for obs in context.observations
             if obs.kind == kind and obs.usable and obs.effective_utc is not None and obs.effective_utc <= as_of
         ]
         found = max(earlier, key=lambda obs: obs.effective_utc or as_of, default=None)
@@ -56,7 +57,9 @@ def _canonical(feature: FeatureValue) -> dict[str, Any]:
         "value": feature.value,
         "unit": feature.unit,
         "observed_utc": _utc_text(feature.observed_utc),
-        "provenance": None if provenance is None else {
+        "provenance": None
+        if provenance is None
+        else {
             "resource_type": provenance.resource_type,
             "resource_id": provenance.resource_id,
             "version_id": provenance.version_id,

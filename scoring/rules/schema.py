@@ -85,15 +85,18 @@ def _check_numeric_coverage(bands: list[Band], precision: int) -> None:
     for index in range(1, len(bands)):
         before, band = bands[index - 1], bands[index]
         if before.max is None or band.min is None:
-            raise ValueError(f"bands[{index - 1}] and bands[{index}] overlap: only the first band may omit min "
-                             "and only the last may omit max")
+            raise ValueError(
+                f"bands[{index - 1}] and bands[{index}] overlap: only the first band may omit min "
+                "and only the last may omit max"
+            )
         end, start = _decimal(before.max).quantize(step), _decimal(band.min).quantize(step)
         expected = end + step
         if start != expected:
             problem = f"gap between bands[{index - 1}]" if start > expected else f"bands[{index - 1}]"
             clash = "" if start > expected else " overlap"
-            raise ValueError(f"{problem} (max {end}) and bands[{index}] (min {start}){clash}: "
-                             f"bands[{index}].min must be {expected}")
+            raise ValueError(
+                f"{problem} (max {end}) and bands[{index}] (min {start}){clash}: bands[{index}].min must be {expected}"
+            )
 
 
 def _check_coded_bands(bands: list[Band]) -> None:
@@ -130,11 +133,14 @@ class Parameter(_Strict):
         self._tables = self.tables if self.tables is not None else [Table(bands=self.bands or [])]
         coded = self.kind in CODED_KINDS
         if not coded and self.kind not in BY_KIND:
-            raise ValueError(f"kind {self.kind!r} is neither a quantity in clinical/codes.py nor a coded kind "
-                             f"({', '.join(sorted(CODED_KINDS))})")
+            raise ValueError(
+                f"kind {self.kind!r} is neither a quantity in clinical/codes.py nor a coded kind "
+                f"({', '.join(sorted(CODED_KINDS))})"
+            )
         if not coded and self.unit != BY_KIND[self.kind].unit:
-            raise ValueError(f"unit {self.unit!r} is not the canonical unit of {self.kind} "
-                             f"({BY_KIND[self.kind].unit!r})")
+            raise ValueError(
+                f"unit {self.unit!r} is not the canonical unit of {self.kind} ({BY_KIND[self.kind].unit!r})"
+            )
         for position, table in enumerate(self.all_tables):
             where = f"tables[{position}]: " if self.tables is not None else ""
             try:
@@ -154,8 +160,10 @@ class Parameter(_Strict):
             for second in range(first + 1, len(self.all_tables)):
                 a, b = self.all_tables[first].when, self.all_tables[second].when
                 if not any(key in b and a[key] != b[key] for key in a):
-                    raise ValueError(f"tables[{first}] and tables[{second}] can both apply: their `when` "
-                                     "conditions must differ on at least one shared input")
+                    raise ValueError(
+                        f"tables[{first}] and tables[{second}] can both apply: their `when` "
+                        "conditions must differ on at least one shared input"
+                    )
         return self
 
     @property
@@ -214,8 +222,10 @@ class RuleSet(_Strict):
             raise ValueError(f"parameter names must be unique; repeated: {', '.join(duplicates)}")
         for parameter in self.parameters:
             if parameter.criterion is not None and parameter.criterion not in self.criteria:
-                raise ValueError(f"parameter {parameter.name!r} names criterion {parameter.criterion!r}, "
-                                 "which is not declared under `criteria`")
+                raise ValueError(
+                    f"parameter {parameter.name!r} names criterion {parameter.criterion!r}, "
+                    "which is not declared under `criteria`"
+                )
         used = {parameter.criterion for parameter in self.parameters}
         for criterion in self.criteria:
             if criterion not in used:

@@ -122,8 +122,12 @@ class RuleScorer:
         return values
 
     def _place(
-        self, parameter: Parameter, context: ClinicalContext, as_of: datetime,
-        conditions: dict[str, str], features: dict[str, FeatureValue],
+        self,
+        parameter: Parameter,
+        context: ClinicalContext,
+        as_of: datetime,
+        conditions: dict[str, str],
+        features: dict[str, FeatureValue],
     ) -> _Placed | str:
         """Where the parameter's value goes, or why it cannot be scored (the reason is said in the explanation)."""
         observation = observation_in_window(context, parameter.kind, as_of, self.lookback)
@@ -134,8 +138,11 @@ class RuleScorer:
         feature = feature_of(parameter.name, observation)
         tables = self._tables[parameter.name]
         chosen = next(
-            (index for index, table in enumerate(tables)
-             if all(conditions.get(key) == code for key, code in table.when.items())),
+            (
+                index
+                for index, table in enumerate(tables)
+                if all(conditions.get(key) == code for key, code in table.when.items())
+            ),
             None,
         )
         if chosen is None:
@@ -165,8 +172,12 @@ class RuleScorer:
         return _Placed(chosen, rounded, described + label)
 
     def _output(
-        self, as_of: datetime, features: dict[str, FeatureValue], placed: dict[str, _Placed],
-        bands: dict[str, int], reasons: dict[str, str],
+        self,
+        as_of: datetime,
+        features: dict[str, FeatureValue],
+        placed: dict[str, _Placed],
+        bands: dict[str, int],
+        reasons: dict[str, str],
     ) -> RiskOutput:
         points: dict[str, int] = {}
         for parameter in self.rule_set.parameters:
@@ -176,8 +187,9 @@ class RuleScorer:
         counted, missing = self._aggregate(points)
         total = sum(counted.values())
         risk = self._risk_band(total, counted)
-        explanation = [self._line(parameter, placed, bands, points, counted, reasons)
-                       for parameter in self.rule_set.parameters]
+        explanation = [
+            self._line(parameter, placed, bands, points, counted, reasons) for parameter in self.rule_set.parameters
+        ]
         if not points:
             # Nothing to score from: a zero here would read as "low risk", which nobody measured.
             return RiskOutput(
@@ -193,12 +205,17 @@ class RuleScorer:
                 missing=tuple(missing),
             )
         if missing:
-            explanation.insert(0, Contribution(
-                feature="partial",
-                points=0.0,
-                detail=(f"Partial score: {', '.join(missing)} missing; the band '{risk.band}' is from the available "
-                        "points only and may understate the risk."),
-            ))
+            explanation.insert(
+                0,
+                Contribution(
+                    feature="partial",
+                    points=0.0,
+                    detail=(
+                        f"Partial score: {', '.join(missing)} missing; the band '{risk.band}' is from the available "
+                        "points only and may understate the risk."
+                    ),
+                ),
+            )
         return RiskOutput(
             scorer_id=self.scorer_id,
             scorer_version=self.version,
@@ -244,8 +261,13 @@ class RuleScorer:
         return self.rule_set.risk_bands[-1]  # unreachable: the last band is unconditional (checked on load)
 
     def _line(
-        self, parameter: Parameter, placed: dict[str, _Placed], bands: dict[str, int], points: dict[str, int],
-        counted: dict[str, int], reasons: dict[str, str],
+        self,
+        parameter: Parameter,
+        placed: dict[str, _Placed],
+        bands: dict[str, int],
+        points: dict[str, int],
+        counted: dict[str, int],
+        reasons: dict[str, str],
     ) -> Contribution:
         caveat = f" Note: {parameter.caveat}" if parameter.caveat else ""
         if parameter.name not in placed:

@@ -35,7 +35,9 @@ def test_ch21_cards_and_suggestions_carry_unique_uuids(client: TestClient, spec_
     second = _cards(client, spec_examples)
 
     ids = [c["uuid"] for c in first + second] + [
-        s["uuid"] for c in first + second for s in c["suggestions"]  # type: ignore[attr-defined]
+        s["uuid"]
+        for c in first + second
+        for s in c["suggestions"]  # type: ignore[attr-defined]
     ]
     assert len(ids) == len(set(ids))
     for value in ids:

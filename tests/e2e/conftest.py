@@ -47,6 +47,8 @@ def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "CDS_LOG_JSON": "true",
         "CDS_LOG_LEVEL": "DEBUG",
         "CDS_PSEUDONYM_SALT": "e2e-test-salt",
+        # Generous: these tests check what is recorded, on a noisy 2-core machine; the deadline has its own tests.
+        "CDS_HOOK_DEADLINE_SECONDS": "10",
     }
     cli = [sys.executable, "-m", "cdsctl"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)

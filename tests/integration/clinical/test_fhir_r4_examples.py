@@ -78,7 +78,11 @@ def test_a_creatinine_under_a_local_code_only_is_reported_unmapped(examples: Pat
 def test_the_entered_in_error_temperature_is_kept_out(examples: Path) -> None:
     obs = only(normalise(examples, "Observation-f202.json"), "temperature")
     assert (obs.value, obs.excluded, obs.source_value, obs.status) == (
-        None, ExclusionReason.ENTERED_IN_ERROR, 39.0, "entered-in-error")
+        None,
+        ExclusionReason.ENTERED_IN_ERROR,
+        39.0,
+        "entered-in-error",
+    )
 
 
 def test_a_blood_pressure_with_absent_diastolic_keeps_the_systolic(examples: Path) -> None:
@@ -134,16 +138,19 @@ def test_glucose_in_mmol_per_l_is_converted_to_mg_per_dl(examples: Path) -> None
     assert obs.value == pytest.approx(6.3 * 18.0156, rel=1e-9)
 
 
-@pytest.mark.parametrize(("name", "bundle_type"), [
-    ("Bundle-bundle-example.json", "searchset"),
-    ("Bundle-101.json", "collection"),
-    ("Bundle-hla-1.json", "transaction"),
-    ("Bundle-bundle-request-simplesummary.json", "batch"),
-    ("Bundle-bundle-response-simplesummary.json", "batch-response"),
-    ("Bundle-bundle-response.json", "transaction-response"),
-    ("Bundle-father.json", "document"),
-    ("Bundle-10bb101f-a121-4264-a920-67be9cb82c74.json", "message"),
-])
+@pytest.mark.parametrize(
+    ("name", "bundle_type"),
+    [
+        ("Bundle-bundle-example.json", "searchset"),
+        ("Bundle-101.json", "collection"),
+        ("Bundle-hla-1.json", "transaction"),
+        ("Bundle-bundle-request-simplesummary.json", "batch"),
+        ("Bundle-bundle-response-simplesummary.json", "batch-response"),
+        ("Bundle-bundle-response.json", "transaction-response"),
+        ("Bundle-father.json", "document"),
+        ("Bundle-10bb101f-a121-4264-a920-67be9cb82c74.json", "message"),
+    ],
+)
 def test_a_bundle_of_each_type_is_read(examples: Path, name: str, bundle_type: str) -> None:
     assert load(examples, name)["type"] == bundle_type
     context = normalise(examples, name)
@@ -162,9 +169,7 @@ def test_the_batch_response_gives_the_patient_inside_it(examples: Path) -> None:
 
 def test_the_collection_bundle_labs_without_times_are_kept_out(examples: Path) -> None:
     context = normalise(examples, "Bundle-101.json")
-    assert context.observations and all(
-        o.excluded is ExclusionReason.NO_EFFECTIVE_TIME for o in context.observations
-    )
+    assert context.observations and all(o.excluded is ExclusionReason.NO_EFFECTIVE_TIME for o in context.observations)
 
 
 def test_the_search_warning_outcome_is_an_issue(examples: Path) -> None:

@@ -36,4 +36,3 @@ def test_age_is_counted_in_mean_gregorian_years() -> None:
     born = datetime(1974, 12, 25, tzinfo=UTC)
     assert years_between(born, datetime(2024, 12, 25, tzinfo=UTC)) == pytest.approx(50.0, abs=0.01)
     assert years_between(born, datetime(1970, 1, 1, tzinfo=UTC)) is None
-

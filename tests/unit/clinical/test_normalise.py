@@ -84,8 +84,10 @@ def test_a_prefetch_that_is_not_an_object_raises_prefetch_error() -> None:
 
 
 def test_an_operation_outcome_is_recorded_as_an_issue() -> None:
-    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout",
-                                                              "diagnostics": "patient Smith timed out"}]}
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout", "diagnostics": "patient Smith timed out"}],
+    }
     context = normalise({"patient": patient(), "vitals": outcome})
     [issue] = context.issues
     assert issue.reason is ExclusionReason.OPERATION_OUTCOME
@@ -119,8 +121,11 @@ def test_same_id_on_two_servers_is_two_resources() -> None:
 
 def test_a_batch_response_of_search_bundles_is_read_through() -> None:
     inner = searchset(heart_rate())
-    batch = {"resourceType": "Bundle", "type": "batch-response",
-             "entry": [{"resource": inner, "response": {"status": "200 OK"}}]}
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch-response",
+        "entry": [{"resource": inner, "response": {"status": "200 OK"}}],
+    }
     assert len(normalise({"all": batch}).observations) == 1
 
 
@@ -131,18 +136,23 @@ def test_a_second_patient_is_reported_and_not_merged() -> None:
     assert [i.reason for i in context.issues] == [ExclusionReason.OTHER_PATIENT]
 
 
-@pytest.mark.parametrize(("encounter_class", "location", "unit_type"), [
-    ("IMP", "Medical Intensive Care Unit", UnitType.ICU),
-    ("IMP", "MICU bed 4", UnitType.ICU),
-    ("EMER", "Resus 2", UnitType.ED),
-    ("IMP", "Ward 1, Room 42", UnitType.WARD),
-    ("AMB", "Clinic 3", UnitType.UNKNOWN),
-])
+@pytest.mark.parametrize(
+    ("encounter_class", "location", "unit_type"),
+    [
+        ("IMP", "Medical Intensive Care Unit", UnitType.ICU),
+        ("IMP", "MICU bed 4", UnitType.ICU),
+        ("EMER", "Resus 2", UnitType.ED),
+        ("IMP", "Ward 1, Room 42", UnitType.WARD),
+        ("AMB", "Clinic 3", UnitType.UNKNOWN),
+    ],
+)
 def test_the_care_unit_type_is_guessed_from_class_and_location(
     encounter_class: str, location: str, unit_type: UnitType
 ) -> None:
     encounter = {
-        "resourceType": "Encounter", "id": "e1", "status": "in-progress",
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "in-progress",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": encounter_class},
         "period": {"start": "2024-12-24T22:00:00-05:00"},
         "location": [{"location": {"display": location}, "status": "active"}],
@@ -154,28 +164,46 @@ def test_the_care_unit_type_is_guessed_from_class_and_location(
 
 
 def test_a_referenced_location_type_of_icu_makes_the_unit_icu() -> None:
-    location = {"resourceType": "Location", "id": "l1", "name": "4 West",
-                "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "ICU"}]}]}
-    encounter = {"resourceType": "Encounter", "id": "e1", "status": "in-progress",
-                 "class": {"code": "IMP"}, "location": [{"location": {"reference": "Location/l1"}}]}
+    location = {
+        "resourceType": "Location",
+        "id": "l1",
+        "name": "4 West",
+        "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "ICU"}]}],
+    }
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "in-progress",
+        "class": {"code": "IMP"},
+        "location": [{"location": {"reference": "Location/l1"}}],
+    }
     context = normalise({"e": encounter, "l": location})
     assert context.encounter is not None
     assert (context.encounter.unit, context.encounter.unit_type) == ("4 West", UnitType.ICU)
 
 
 def medication_request(status: str, concept: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "MedicationRequest", "id": f"m-{status}", "status": status, "intent": "order",
-            "medicationCodeableConcept": concept, "authoredOn": "2024-12-25T08:00:00Z",
-            "subject": {"reference": "Patient/p1"}}
+    return {
+        "resourceType": "MedicationRequest",
+        "id": f"m-{status}",
+        "status": status,
+        "intent": "order",
+        "medicationCodeableConcept": concept,
+        "authoredOn": "2024-12-25T08:00:00Z",
+        "subject": {"reference": "Patient/p1"},
+    }
 
 
-@pytest.mark.parametrize(("concept", "antibiotic"), [
-    ({"coding": [{"system": "http://www.whocc.no/atc", "code": "J01DD04"}]}, True),
-    ({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11124"}]}, True),
-    ({"text": "Piperacillin/Tazobactam 4.5 g IV"}, True),
-    ({"text": "Nystatin oral suspension"}, False),
-    ({"coding": [{"system": "http://www.whocc.no/atc", "code": "J02AC01"}]}, False),
-])
+@pytest.mark.parametrize(
+    ("concept", "antibiotic"),
+    [
+        ({"coding": [{"system": "http://www.whocc.no/atc", "code": "J01DD04"}]}, True),
+        ({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11124"}]}, True),
+        ({"text": "Piperacillin/Tazobactam 4.5 g IV"}, True),
+        ({"text": "Nystatin oral suspension"}, False),
+        ({"coding": [{"system": "http://www.whocc.no/atc", "code": "J02AC01"}]}, False),
+    ],
+)
 def test_antibiotics_are_recognised_by_atc_rxnorm_or_name(concept: dict[str, Any], antibiotic: bool) -> None:
     [order] = normalise({"meds": medication_request("active", concept)}).medications
     assert order.is_antibiotic is antibiotic
@@ -201,8 +229,12 @@ def test_a_contained_medication_is_resolved_for_its_name() -> None:
 
 
 def test_palliative_care_condition_sets_comfort_care() -> None:
-    condition = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
-                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "103735009"}]}}
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "103735009"}]},
+    }
     context = normalise({"c": condition})
     assert context.flags.comfort_care is True
     assert context.flags.provenance[0].resource_id == "c1"
@@ -210,16 +242,24 @@ def test_palliative_care_condition_sets_comfort_care() -> None:
 
 
 def test_a_refuted_palliative_care_condition_sets_no_flag() -> None:
-    condition = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
-                 "verificationStatus": {"coding": [{"code": "refuted"}]},
-                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "103735009"}]}}
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "verificationStatus": {"coding": [{"code": "refuted"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "103735009"}]},
+    }
     assert normalise({"c": condition}).flags.comfort_care is False
 
 
 def test_an_advance_directive_observation_gives_the_code_status() -> None:
-    observation = {"resourceType": "Observation", "id": "ad", "status": "final",
-                   "code": {"coding": [{"system": "http://loinc.org", "code": "75320-2"}]},
-                   "valueCodeableConcept": {"text": "Do not resuscitate"}}
+    observation = {
+        "resourceType": "Observation",
+        "id": "ad",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "75320-2"}]},
+        "valueCodeableConcept": {"text": "Do not resuscitate"},
+    }
     assert normalise({"ad": observation}).flags.code_status == "dnr"
 
 
@@ -235,7 +275,11 @@ def test_strict_mode_reports_an_invalid_resource_and_keeps_the_rest() -> None:
 
 def test_fast_mode_reads_garbage_without_raising() -> None:
     garbage: list[object] = [
-        42, "text", [], {"resourceType": 7}, {"resourceType": "Bundle", "entry": "nope"},
+        42,
+        "text",
+        [],
+        {"resourceType": 7},
+        {"resourceType": "Bundle", "entry": "nope"},
         {"resourceType": "Bundle", "entry": [1, {"resource": [1]}, {"fullUrl": 5, "resource": {"x": 1}}]},
         {"resourceType": "Observation", "code": "8867-4", "component": [None, {"code": []}], "meta": []},
         {"resourceType": "Patient", "identifier": {"value": 1}, "birthDate": 1974, "gender": ["f"]},

@@ -73,12 +73,19 @@ def test_2708_6_alone_is_arterial_saturation() -> None:
 
 
 def test_a_blood_pressure_panel_gives_one_value_per_component() -> None:
-    resource = observation("85354-9", component=[
-        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-         "valueQuantity": {"value": 118, "system": UCUM, "code": "mm[Hg]"}},
-        {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-         "valueQuantity": {"value": 76, "system": UCUM, "code": "mm[Hg]"}},
-    ])
+    resource = observation(
+        "85354-9",
+        component=[
+            {
+                "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                "valueQuantity": {"value": 118, "system": UCUM, "code": "mm[Hg]"},
+            },
+            {
+                "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                "valueQuantity": {"value": 76, "system": UCUM, "code": "mm[Hg]"},
+            },
+        ],
+    )
     observations, issues = read(resource)
     assert [(o.kind, o.value) for o in observations] == [("sbp", 118.0), ("dbp", 76.0)]
     assert issues == []
@@ -95,13 +102,16 @@ def test_an_unknown_code_is_an_issue_not_a_silent_drop() -> None:
     assert [issue.reason for issue in issues] == [ExclusionReason.UNMAPPED_CODE]
 
 
-@pytest.mark.parametrize(("answer", "letter"), [
-    ({"coding": [{"system": "http://example.org/acvpu", "code": "V"}]}, "V"),
-    ({"text": "Alert"}, "A"),
-    ({"text": "New confusion"}, "C"),
-    ({"coding": [{"system": LOINC, "code": "LA-x", "display": "Responds to pain"}]}, "P"),
-    ({"text": "Unresponsive"}, "U"),
-])
+@pytest.mark.parametrize(
+    ("answer", "letter"),
+    [
+        ({"coding": [{"system": "http://example.org/acvpu", "code": "V"}]}, "V"),
+        ({"text": "Alert"}, "A"),
+        ({"text": "New confusion"}, "C"),
+        ({"coding": [{"system": LOINC, "code": "LA-x", "display": "Responds to pain"}]}, "P"),
+        ({"text": "Unresponsive"}, "U"),
+    ],
+)
 def test_consciousness_answers_map_to_acvpu(answer: dict[str, Any], letter: str) -> None:
     [obs], _ = read(observation("67775-7", valueCodeableConcept=answer))
     assert (obs.kind, obs.code_value, obs.value, obs.usable) == ("consciousness", letter, None, True)
@@ -112,12 +122,15 @@ def test_an_ambiguous_consciousness_answer_is_not_guessed() -> None:
     assert (obs.code_value, obs.excluded) == (None, ExclusionReason.UNMAPPED_CODE)
 
 
-@pytest.mark.parametrize(("code", "value", "unit", "therapy"), [
-    ("3150-0", 40, "%", "oxygen"),
-    ("3150-0", 21, "%", "air"),
-    ("3151-8", 2, "L/min", "oxygen"),
-    ("3151-8", 0, "L/min", "air"),
-])
+@pytest.mark.parametrize(
+    ("code", "value", "unit", "therapy"),
+    [
+        ("3150-0", 40, "%", "oxygen"),
+        ("3150-0", 21, "%", "air"),
+        ("3151-8", 2, "L/min", "oxygen"),
+        ("3151-8", 0, "L/min", "air"),
+    ],
+)
 def test_fio2_and_oxygen_flow_derive_air_or_oxygen(code: str, value: float, unit: str, therapy: str) -> None:
     observations, _ = read(observation(code, value, unit))
     derived = [o for o in observations if o.kind == "oxygen_therapy"]
@@ -154,7 +167,11 @@ def test_a_value_of_the_wrong_json_type_is_no_value() -> None:
 def test_a_unit_of_the_wrong_dimension_is_unconvertible_and_keeps_its_source() -> None:
     [obs], _ = read(observation("29463-7", 70, "cm"))
     assert (obs.value, obs.excluded, obs.source_value, obs.source_unit) == (
-        None, ExclusionReason.UNCONVERTIBLE_UNIT, 70.0, "cm")
+        None,
+        ExclusionReason.UNCONVERTIBLE_UNIT,
+        70.0,
+        "cm",
+    )
 
 
 def test_a_value_without_any_time_is_excluded() -> None:

@@ -10,9 +10,11 @@ import pytest
 
 from clinical.physionet import iter_stays, load_table
 
-HEADER = ("HR|O2Sat|Temp|SBP|MAP|DBP|Resp|EtCO2|BaseExcess|HCO3|FiO2|pH|PaCO2|SaO2|AST|BUN|Alkalinephos|Calcium|"
-          "Chloride|Creatinine|Bilirubin_direct|Glucose|Lactate|Magnesium|Phosphate|Potassium|Bilirubin_total|"
-          "TroponinI|Hct|Hgb|PTT|WBC|Fibrinogen|Platelets|Age|Gender|Unit1|Unit2|HospAdmTime|ICULOS|SepsisLabel")
+HEADER = (
+    "HR|O2Sat|Temp|SBP|MAP|DBP|Resp|EtCO2|BaseExcess|HCO3|FiO2|pH|PaCO2|SaO2|AST|BUN|Alkalinephos|Calcium|"
+    "Chloride|Creatinine|Bilirubin_direct|Glucose|Lactate|Magnesium|Phosphate|Potassium|Bilirubin_total|"
+    "TroponinI|Hct|Hgb|PTT|WBC|Fibrinogen|Platelets|Age|Gender|Unit1|Unit2|HospAdmTime|ICULOS|SepsisLabel"
+)
 NAN_LABS = "|".join(["NaN"] * 20)  # AST ... Platelets
 
 
@@ -24,8 +26,9 @@ def row(hr: str, fio2: str, gender: str, unit1: str, unit2: str, hour: int, labe
 def write_stays(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "p000002.psv").write_text("\n".join([HEADER, row("NaN", "NaN", "1", "0", "1", 1, 0)]) + "\n")
-    (directory / "p000001.psv").write_text("\n".join([
-        HEADER, row("80", "0.4", "0", "1", "0", 1, 0), row("95", "NaN", "0", "1", "0", 2, 1)]) + "\n")
+    (directory / "p000001.psv").write_text(
+        "\n".join([HEADER, row("80", "0.4", "0", "1", "0", 1, 0), row("95", "NaN", "0", "1", "0", 2, 1)]) + "\n"
+    )
     (directory / "p000003.psv").write_text("\n".join([HEADER, row("70", "0.21", "1", "NaN", "NaN", 5, 0)]))
 
 

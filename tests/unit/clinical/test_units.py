@@ -112,3 +112,11 @@ def test_conversions_round_trip_within_1e_9(pair: tuple[str, str, str | None], v
     source, target, kind = pair
     back = convert(convert(value, source, target, kind), target, source, kind)
     assert back == pytest.approx(value, rel=1e-9, abs=1e-9)
+
+
+def test_warm_up_prepares_every_common_conversion_before_traffic_arrives() -> None:
+    from clinical.units import _COMMON_SOURCE_UNITS, warm_up
+
+    expected = sum(len(units) for units in _COMMON_SOURCE_UNITS.values())
+
+    assert warm_up() == expected

@@ -27,4 +27,3 @@ def qsofa(rule_scorers: dict[str, RuleScorer]) -> RuleScorer:
 @pytest.fixture(scope="session")
 def sirs(rule_scorers: dict[str, RuleScorer]) -> RuleScorer:
     return rule_scorers["sirs"]
-

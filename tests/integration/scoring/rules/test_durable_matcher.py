@@ -60,8 +60,9 @@ def test_no_session_state_is_left_in_the_engine_after_a_call(
 def test_repeated_calls_give_the_same_answer(news2: RuleScorer) -> None:
     context = news2_context(resp_rate=25, consciousness="C")
     outputs = [news2.score(context, AS_OF)[0] for _ in range(50)]
-    assert {(output.score, output.band, output.input_hash) for output in outputs} == {(6.0, "medium",
-                                                                                       outputs[0].input_hash)}
+    assert {(output.score, output.band, output.input_hash) for output in outputs} == {
+        (6.0, "medium", outputs[0].input_hash)
+    }
 
 
 def test_concurrent_scoring_from_threads_matches_serial_scoring(news2: RuleScorer) -> None:

@@ -61,7 +61,6 @@ def test_a_directory_without_rule_sets_is_refused(tmp_path: Path) -> None:
         load_rule_scorers(tmp_path)
 
 
-
 def test_a_rule_set_the_engine_cannot_compile_is_refused_naming_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

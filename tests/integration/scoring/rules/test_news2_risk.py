@@ -17,8 +17,20 @@ RISK = [
     ({"resp_rate": 25, "heart_rate": 111}, 5, "medium", "aggregate 5 outranks a single 3"),
     ({"resp_rate": 25, "heart_rate": 111, "temperature": 38.5}, 6, "medium", "aggregate 6"),
     ({"resp_rate": 25, "heart_rate": 111, "oxygen_therapy": "oxygen"}, 7, "high", "aggregate 7"),
-    ({"resp_rate": 25, "heart_rate": 131, "sbp": 90, "consciousness": "U", "spo2": 91, "temperature": 35.0,
-      "oxygen_therapy": "oxygen"}, 20, "high", "every parameter at its worst"),
+    (
+        {
+            "resp_rate": 25,
+            "heart_rate": 131,
+            "sbp": 90,
+            "consciousness": "U",
+            "spo2": 91,
+            "temperature": 35.0,
+            "oxygen_therapy": "oxygen",
+        },
+        20,
+        "high",
+        "every parameter at its worst",
+    ),
 ]
 
 

@@ -10,10 +10,16 @@ from tests.unit.scoring.rules.builders import AS_OF, context, detail_for, points
 QSOFA_NORMAL: dict[str, float | str] = {"resp_rate": 16, "gcs_total": 15, "consciousness": "A", "sbp": 120}
 
 QSOFA_THRESHOLDS = [
-    ("resp_rate", 21, "resp_rate", 0), ("resp_rate", 22, "resp_rate", 1), ("resp_rate", 21.5, "resp_rate", 1),
-    ("sbp", 101, "sbp", 0), ("sbp", 100, "sbp", 1), ("sbp", 100.5, "sbp", 0),
-    ("gcs_total", 15, "gcs_total", 0), ("gcs_total", 14, "gcs_total", 1),
-    ("consciousness", "A", "consciousness", 0), ("consciousness", "C", "consciousness", 1),
+    ("resp_rate", 21, "resp_rate", 0),
+    ("resp_rate", 22, "resp_rate", 1),
+    ("resp_rate", 21.5, "resp_rate", 1),
+    ("sbp", 101, "sbp", 0),
+    ("sbp", 100, "sbp", 1),
+    ("sbp", 100.5, "sbp", 0),
+    ("gcs_total", 15, "gcs_total", 0),
+    ("gcs_total", 14, "gcs_total", 1),
+    ("consciousness", "A", "consciousness", 0),
+    ("consciousness", "C", "consciousness", 1),
     ("consciousness", "V", "consciousness", 1),
 ]
 
@@ -62,17 +68,27 @@ def test_acvpu_alone_decides_mentation_when_no_gcs_is_recorded(qsofa: RuleScorer
     assert output.missing == ()
 
 
-SIRS_NORMAL: dict[str, float | str] = {"temperature": 37.0, "heart_rate": 70, "resp_rate": 14, "paco2": 40,
-                                       "wbc": 8.0}
+SIRS_NORMAL: dict[str, float | str] = {"temperature": 37.0, "heart_rate": 70, "resp_rate": 14, "paco2": 40, "wbc": 8.0}
 
 SIRS_THRESHOLDS = [
-    ("temperature", 38.0, "temperature", 0), ("temperature", 38.1, "temperature", 1),
-    ("temperature", 36.0, "temperature", 0), ("temperature", 35.9, "temperature", 1),
-    ("temperature", 38.05, "temperature", 1), ("temperature", 35.95, "temperature", 0),
-    ("heart_rate", 90, "heart_rate", 0), ("heart_rate", 91, "heart_rate", 1), ("heart_rate", 90.5, "heart_rate", 1),
-    ("resp_rate", 20, "resp_rate", 0), ("resp_rate", 21, "resp_rate", 1),
-    ("paco2", 32.0, "paco2", 0), ("paco2", 31.9, "paco2", 1), ("paco2", 31.95, "paco2", 0),
-    ("wbc", 12.0, "wbc", 0), ("wbc", 12.1, "wbc", 1), ("wbc", 4.0, "wbc", 0), ("wbc", 3.9, "wbc", 1),
+    ("temperature", 38.0, "temperature", 0),
+    ("temperature", 38.1, "temperature", 1),
+    ("temperature", 36.0, "temperature", 0),
+    ("temperature", 35.9, "temperature", 1),
+    ("temperature", 38.05, "temperature", 1),
+    ("temperature", 35.95, "temperature", 0),
+    ("heart_rate", 90, "heart_rate", 0),
+    ("heart_rate", 91, "heart_rate", 1),
+    ("heart_rate", 90.5, "heart_rate", 1),
+    ("resp_rate", 20, "resp_rate", 0),
+    ("resp_rate", 21, "resp_rate", 1),
+    ("paco2", 32.0, "paco2", 0),
+    ("paco2", 31.9, "paco2", 1),
+    ("paco2", 31.95, "paco2", 0),
+    ("wbc", 12.0, "wbc", 0),
+    ("wbc", 12.1, "wbc", 1),
+    ("wbc", 4.0, "wbc", 0),
+    ("wbc", 3.9, "wbc", 1),
 ]
 
 

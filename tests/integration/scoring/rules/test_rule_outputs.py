@@ -31,8 +31,15 @@ def test_a_context_with_nothing_usable_is_partial_not_a_silent_zero(news2: RuleS
     assert output.partial
     assert output.score is None
     assert output.band == NO_DATA_BAND
-    assert set(output.missing) == {"resp_rate", "spo2", "oxygen_therapy", "sbp", "pulse", "consciousness",
-                                   "temperature"}
+    assert set(output.missing) == {
+        "resp_rate",
+        "spo2",
+        "oxygen_therapy",
+        "sbp",
+        "pulse",
+        "consciousness",
+        "temperature",
+    }
 
 
 def test_complete_inputs_give_a_complete_score(news2: RuleScorer) -> None:

@@ -14,13 +14,22 @@ CODED = {"consciousness", "oxygen_therapy", "spo2_scale2_target"}
 
 # Every NEWS2 parameter at a value worth 0 points; tests change one thing at a time.
 NEWS2_NORMAL: dict[str, float | str] = {
-    "resp_rate": 16, "spo2": 97, "oxygen_therapy": "air", "sbp": 120,
-    "heart_rate": 70, "consciousness": "A", "temperature": 37.0,
+    "resp_rate": 16,
+    "spo2": 97,
+    "oxygen_therapy": "air",
+    "sbp": 120,
+    "heart_rate": 70,
+    "consciousness": "A",
+    "temperature": 37.0,
 }
 
 
 def observation(
-    kind: str, value: float | str, *, hours_ago: float = 1.0, resource_id: str | None = None,
+    kind: str,
+    value: float | str,
+    *,
+    hours_ago: float = 1.0,
+    resource_id: str | None = None,
     excluded: ExclusionReason | None = None,
 ) -> Observation:
     coded = kind in CODED

@@ -12,10 +12,12 @@ from tests.unit.scoring.rules.builders import AS_OF, observation
 
 
 def _window(*hours_ago: float, lookback: timedelta = DEFAULT_LOOKBACK) -> float | None:
-    observations = tuple(observation("heart_rate", 60 + index, hours_ago=hours)
-                         for index, hours in enumerate(hours_ago))
-    found = observation_in_window(ClinicalContext(patient=None, observations=observations), "heart_rate", AS_OF,
-                                  lookback)
+    observations = tuple(
+        observation("heart_rate", 60 + index, hours_ago=hours) for index, hours in enumerate(hours_ago)
+    )
+    found = observation_in_window(
+        ClinicalContext(patient=None, observations=observations), "heart_rate", AS_OF, lookback
+    )
     return None if found is None else found.value
 
 
@@ -47,8 +49,13 @@ def test_a_shorter_look_back_drops_older_observations() -> None:
 def test_the_input_hash_is_the_same_for_the_same_instant_written_with_another_offset() -> None:
     feature = feature_of("pulse", observation("heart_rate", 80))
     assert feature.observed_utc is not None
-    shifted = FeatureValue(feature.name, feature.value, feature.unit,
-                           feature.observed_utc.astimezone(timezone(timedelta(hours=2))), feature.provenance)
+    shifted = FeatureValue(
+        feature.name,
+        feature.value,
+        feature.unit,
+        feature.observed_utc.astimezone(timezone(timedelta(hours=2))),
+        feature.provenance,
+    )
     assert input_hash({"pulse": feature}) == input_hash({"pulse": shifted})
 
 
