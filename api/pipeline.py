@@ -59,12 +59,9 @@ class HookPipeline:
         self, service: ServiceDefinition, request: Mapping[str, Any], actor: str = "anonymous"
     ) -> dict[str, Any]:
         hook_instance = str(request["hookInstance"])
-        # A repeated hookInstance is the EHR retrying: answer with what it was told the first time.
-        with self._unit_of_work() as uow:
-            previous = uow.repo.hook_call_response(hook_instance)
-        if previous is not None:
-            log.info("hook.replayed", service=service.id)
-            return previous
+        # A repeated hookInstance is the EHR retrying: the store keeps the first call's record and hands back its
+        # response, so the retry gets the same cards and no second record. Retries are rare, so there is no read
+        # before the work: that would cost every call a transaction.
         started = time.perf_counter()
         now = self._clock()
         context = normalise_prefetch(

@@ -1,0 +1,12 @@
+"""`python -m bench` runs every benchmark in turn; each prints its own figures and ratios."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ["bench.hooks.run"]
+
+if __name__ == "__main__":
+    failed = [name for name in BENCHMARKS if subprocess.call([sys.executable, "-m", name, *sys.argv[1:]]) != 0]
+    raise SystemExit(1 if failed else 0)

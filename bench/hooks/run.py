@@ -1,0 +1,235 @@
+"""Hook benchmark: the full patient-view pipeline against a bare FastAPI echo of the same request, one worker each,
+driven by wrk over loopback in the same run. Targets: throughput >= 40 % of the echo's, p99 <= 3x the echo's.
+
+    python -m bench.hooks.run [--duration 15] [--connections 8] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+SERVICE = "deterioration-news2"
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass
+class Run:
+    name: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def hook_request(observations: int = 100) -> dict[str, Any]:
+    """A patient-view call with one Patient and `observations` vital signs over the last day."""
+    now = datetime.now(UTC)
+    codes = [
+        ("8867-4", "/min", 88.0),
+        ("9279-1", "/min", 18.0),
+        ("59408-5", "%", 96.0),
+        ("8480-6", "mm[Hg]", 121.0),
+        ("8310-5", "Cel", 37.2),
+    ]
+    entries = []
+    for i in range(observations):
+        code, unit, value = codes[i % len(codes)]
+        at = now - timedelta(minutes=15 * (observations - i))
+        entries.append(
+            {
+                "fullUrl": f"https://ehr.example.org/fhir/Observation/o{i}",
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": f"o{i}",
+                    "meta": {"versionId": "1"},
+                    "status": "final",
+                    "category": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                    "code": "vital-signs",
+                                    "display": "Vital Signs",
+                                }
+                            ]
+                        }
+                    ],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": code},
+                    "subject": {"reference": "Patient/bench"},
+                    "effectiveDateTime": at.isoformat(),
+                    "valueQuantity": {
+                        "value": value + (i % 7),
+                        "unit": unit,
+                        "system": "http://unitsofmeasure.org",
+                        "code": unit,
+                    },
+                },
+            }
+        )
+    return {
+        "hook": "patient-view",
+        "hookInstance": "__HOOK_INSTANCE__",
+        "context": {"userId": "Practitioner/bench", "patientId": "bench"},
+        "prefetch": {
+            "patient": {
+                "resourceType": "Patient",
+                "id": "bench",
+                "gender": "female",
+                "birthDate": "1951-04-01",
+                "identifier": [{"system": "urn:oid:1.2.3", "value": "BENCH-1"}],
+            },
+            "vitals": {"resourceType": "Bundle", "type": "searchset", "total": observations, "entry": entries},
+        },
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {timeout_s} s")
+
+
+def _latency_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(f"unreadable latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _wrk(name: str, url: str, body_file: Path, duration: int, connections: int) -> Run:
+    env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / "request.lua"), url]
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _latency_ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _latency_ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return Run(name, rps, p50, p99, int(non_2xx.group(1)) if non_2xx else 0)
+
+
+def _serve(command: list[str], env: dict[str, str], port: int, health_path: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_healthy(f"http://127.0.0.1:{port}{health_path}", process)
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is needed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = Path(tmp) / "request.json"
+        body_file.write_text(json.dumps(hook_request()))
+        size_kb = body_file.stat().st_size / 1024
+        env = {
+            **os.environ,
+            "CDS_DATA_DIR": tmp,
+            "CDS_DATABASE_URL": args.database_url,
+            "CDS_LOG_LEVEL": "WARNING",
+            "CDS_ENVIRONMENT": "test",
+        }
+        backend = "postgresql" if args.database_url.startswith("postgresql") else "sqlite"
+        subprocess.run([sys.executable, "-m", "cdsctl", "db", "upgrade"], env=env, check=True, capture_output=True)
+
+        echo_port, service_port = _free_port(), _free_port()
+        echo = _serve(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.hooks.echo_app:app",
+                "--port",
+                str(echo_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env,
+            echo_port,
+            "/docs",
+        )
+        try:
+            _wrk("warm-up", f"http://127.0.0.1:{echo_port}/cds-services/{SERVICE}", body_file, 3, args.connections)
+            baseline = _wrk(
+                "echo",
+                f"http://127.0.0.1:{echo_port}/cds-services/{SERVICE}",
+                body_file,
+                args.duration,
+                args.connections,
+            )
+        finally:
+            _stop(echo)
+        service = _serve(
+            [sys.executable, "-m", "cdsctl", "serve", "--port", str(service_port)], env, service_port, "/healthz"
+        )
+        try:
+            _wrk("warm-up", f"http://127.0.0.1:{service_port}/cds-services/{SERVICE}", body_file, 3, args.connections)
+            pipeline = _wrk(
+                f"pipeline ({backend})",
+                f"http://127.0.0.1:{service_port}/cds-services/{SERVICE}",
+                body_file,
+                args.duration,
+                args.connections,
+            )
+        finally:
+            _stop(service)
+
+    print(
+        f"hook benchmark: patient-view, 1 Patient + 100 Observations ({size_kb:.0f} KB), "
+        f"wrk -t1 -c{args.connections} -d{args.duration}s, one uvicorn worker each"
+    )
+    print(f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for run in (baseline, pipeline):
+        print(f"{run.name:22} {run.requests_per_s:9.0f} {run.p50_ms:8.2f} {run.p99_ms:8.2f} {run.non_2xx:8d}")
+    throughput = pipeline.requests_per_s / baseline.requests_per_s
+    p99 = pipeline.p99_ms / baseline.p99_ms
+    print(f"throughput ratio {throughput:.2f} (target >= 0.40): {'met' if throughput >= 0.40 else 'NOT met'}")
+    print(f"p99 ratio        {p99:.2f} (target <= 3.00): {'met' if p99 <= 3.0 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
