@@ -13,6 +13,7 @@ from api.catalog import ServiceCatalog
 from api.errors import HookRequestError, hook_request_error_handler, validation_error_handler
 from api.hook_runner import InFlight
 from api.pipeline import HookPipeline
+from api.prefetch import PrefetchResolver, make_fhir_client
 from api.responses import JSONBytes
 from api.routes import router
 from cdsctl.logs import get_logger
@@ -25,12 +26,26 @@ def create_app(*, settings: Settings, catalog: ServiceCatalog, pipeline: HookPip
     in_flight = InFlight()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        # Graceful shutdown: hook work past its deadline is still recording; let it finish.
-        left = await in_flight.drain(settings.shutdown_grace_seconds)
-        if left:
-            log.warning("shutdown.work_abandoned", tasks=left)
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The FHIR client belongs to the running event loop, so it is made here rather than at wiring time.
+        client = make_fhir_client()
+        app.state.prefetch = PrefetchResolver(
+            client,
+            allow_http=settings.fhir_allow_http,
+            max_pages=settings.prefetch_max_pages,
+            max_entries=settings.prefetch_max_entries,
+            timeout=settings.prefetch_timeout_seconds,
+            allowed_origins=settings.fhir_server_origins,
+            salt=settings.pseudonym_salt,
+        )
+        try:
+            yield
+        finally:
+            # Graceful shutdown: hook work past its deadline is still recording; let it finish.
+            left = await in_flight.drain(settings.shutdown_grace_seconds)
+            if left:
+                log.warning("shutdown.work_abandoned", tasks=left)
+            await client.aclose()
 
     app = FastAPI(title="cds-control-plane", version="0.1.0", default_response_class=JSONBytes, lifespan=lifespan)
     app.state.in_flight = in_flight

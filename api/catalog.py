@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
+from api.prefetch import validate_service_prefetch
+
 BUNDLED_SERVICES = Path(__file__).with_name("services") / "default.yaml"
 SCORER_TOPIC_SYSTEM = "urn:cds-control-plane:scorer"
 OVERRIDE_REASON_SYSTEM = "urn:cds-control-plane:override-reason"
@@ -87,6 +89,9 @@ class ServiceCatalog:
         ids = [s.id for s in services]
         if len(ids) != len(set(ids)):
             raise ServiceCatalogError(f"duplicate service ids in catalogue: {sorted(ids)}")
+        problems = [f"service {s.id!r}: {p}" for s in services for p in validate_service_prefetch(s.hook, s.prefetch)]
+        if problems:
+            raise ServiceCatalogError("; ".join(problems))
         self._by_id = {s.id: s for s in services}
 
     @classmethod

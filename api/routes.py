@@ -15,6 +15,7 @@ from api.errors import HookRequestError
 from api.hook_contexts import ContextError, check_context
 from api.hook_runner import answer_within_deadline
 from api.pipeline import HookPipeline
+from api.prefetch import PrefetchRequestError, PrefetchResolver, PrefetchUnavailable
 from api.responses import JSONBytes
 from api.schemas import HookRequest
 from cdsctl.settings import Settings
@@ -38,7 +39,13 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _prefetch(request: Request) -> PrefetchResolver:
+    resolver: PrefetchResolver = request.app.state.prefetch
+    return resolver
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+PrefetchDep = Annotated[PrefetchResolver, Depends(_prefetch)]
 CatalogDep = Annotated[ServiceCatalog, Depends(_catalog)]
 PipelineDep = Annotated[HookPipeline, Depends(_pipeline)]
 
@@ -50,7 +57,12 @@ async def discovery(catalog: CatalogDep) -> JSONBytes:
 
 @router.post("/cds-services/{service_id}", response_class=JSONBytes)
 async def call_hook(
-    service_id: str, request: Request, catalog: CatalogDep, pipeline: PipelineDep, settings: SettingsDep
+    service_id: str,
+    request: Request,
+    catalog: CatalogDep,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    prefetch: PrefetchDep,
 ) -> JSONBytes:
     service = catalog.get(service_id)
     if service is None:
@@ -69,6 +81,14 @@ async def call_hook(
         check_context(service.hook, body["context"])
     except ContextError as exc:
         raise HookRequestError(400, str(exc)) from exc
+    # Prefetch is completed before the deadline starts: a 412 must reach the EHR, not become an empty answer.
+    try:
+        resolved = await prefetch.resolve(service.prefetch, body)
+    except PrefetchRequestError as exc:
+        raise HookRequestError(400, str(exc)) from exc
+    except PrefetchUnavailable as exc:
+        raise HookRequestError(412, str(exc)) from exc
+    body = {**body, "prefetch": resolved.values}
     answer = await answer_within_deadline(
         pipeline,
         service,

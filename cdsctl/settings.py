@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     hook_deadline_seconds: float = Field(default=1.0, gt=0, le=30)
     # Hook requests larger than this are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Prefetch completion from the EHR's FHIR server. Plain http is for development and tests only.
+    fhir_allow_http: bool = False
+    prefetch_timeout_seconds: float = Field(default=0.6, gt=0, le=30)
+    prefetch_max_pages: int = Field(default=5, ge=1, le=100)
+    prefetch_max_entries: int = Field(default=1000, ge=1)
+    # When set, only these origins (scheme://host[:port]) are fetched from, whatever fhirServer a request names.
+    fhir_server_origins: list[str] | None = None
     # On shutdown, how long hook work that is still recording may take before the process exits anyway.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
 
@@ -52,8 +59,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_values(self) -> Settings:
-        if self.environment is Environment.PRODUCTION and self.pseudonym_salt == "development-only-salt":
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        if self.pseudonym_salt == "development-only-salt":
             raise ValueError("CDS_PSEUDONYM_SALT must be set to a secret value in production")
+        if self.fhir_allow_http:
+            raise ValueError("CDS_FHIR_ALLOW_HTTP is for development and tests; production fetches over https only")
         return self
 
 

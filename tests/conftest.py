@@ -19,6 +19,8 @@ from store.db import make_engine
 from store.port import UnitOfWork
 from store.repository import SqlUnitOfWork
 
+pytest_plugins = ["tests.fhir_server"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
 

@@ -88,7 +88,9 @@ class PrefetchResolver:
         failures = await self._fetch_all(server, to_fetch, values, issues)
         required = {key: reason for key, reason in failures.items() if key not in optional}
         if required:
-            raise PrefetchUnavailable(required, summarise(required.values()), issues)
+            unavailable = PrefetchUnavailable(required, summarise(required.values()), issues)
+            log.info("prefetch.unavailable", keys=list(unavailable.keys), reason=str(unavailable.reason))
+            raise unavailable
         for key in failures:
             values[key] = None
         fetched = [key for key in to_fetch if key not in failures]

@@ -83,6 +83,8 @@ def client(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         database_url=module_database_url,
         hook_deadline_seconds=DEADLINE_S,
         pseudonym_salt="conformance-salt",
+        # The FHIR server stand-in of the prefetch tests listens on plain http on loopback.
+        fhir_allow_http=True,
     )
     container = build_container(
         settings,
