@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -22,7 +22,13 @@ from cdsctl.settings import Settings
 log = get_logger(__name__)
 
 
-def create_app(*, settings: Settings, catalog: ServiceCatalog, pipeline: HookPipeline) -> FastAPI:
+def create_app(
+    *,
+    settings: Settings,
+    catalog: ServiceCatalog,
+    pipeline: HookPipeline,
+    readiness: Callable[[], dict[str, bool]] = lambda: {},
+) -> FastAPI:
     in_flight = InFlight()
 
     @asynccontextmanager
@@ -49,6 +55,7 @@ def create_app(*, settings: Settings, catalog: ServiceCatalog, pipeline: HookPip
 
     app = FastAPI(title="cds-control-plane", version="0.1.0", default_response_class=JSONBytes, lifespan=lifespan)
     app.state.in_flight = in_flight
+    app.state.readiness = readiness
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.pipeline = pipeline

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import ValidationError
 
 from api.catalog import ServiceCatalog
@@ -151,4 +152,19 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 @router.get("/healthz", response_class=JSONBytes)
 async def healthz() -> JSONBytes:
+    """The process is up and serving."""
     return JSONBytes({"status": "ok"})
+
+
+@router.get("/readyz", response_class=JSONBytes)
+async def readyz(request: Request) -> JSONBytes:
+    """Ready for traffic: the database answers, its schema is current, and every service's components loaded."""
+    checks: dict[str, bool] = await run_in_threadpool(request.app.state.readiness)
+    status = 200 if all(checks.values()) else 503
+    return JSONBytes({"status": "ready" if status == 200 else "not-ready", "checks": checks}, status_code=status)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus metrics: latency, failures and decisions by service, action and reason; never by patient."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

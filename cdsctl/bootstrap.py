@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
@@ -41,6 +42,17 @@ class Container:
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
 
+    def readiness(self) -> dict[str, bool]:
+        """What /readyz reports: each check is True when it passed."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database = True
+            schema = is_current(self.engine)
+        except SQLAlchemyError:
+            database = schema = False
+        return {"database": database, "schema_current": schema, "scorers_loaded": bool(self.scorers)}
+
 
 def build_container(
     settings: Settings,
@@ -72,12 +84,16 @@ def build_container(
 
 
 def create_app_from_container(container: Container) -> FastAPI:
-    return create_app(settings=container.settings, catalog=container.catalog, pipeline=container.pipeline)
+    return create_app(
+        settings=container.settings,
+        catalog=container.catalog,
+        pipeline=container.pipeline,
+        readiness=container.readiness,
+    )
 
 
 def create_app_from_settings(settings: Settings) -> FastAPI:
-    container = build_container(settings)
-    return create_app(settings=settings, catalog=container.catalog, pipeline=container.pipeline)
+    return create_app_from_container(build_container(settings))
 
 
 def create_app_from_environment() -> FastAPI:
