@@ -16,6 +16,8 @@ from api.pipeline import HookPipeline
 from api.prefetch import PrefetchResolver, make_fhir_client
 from api.responses import JSONBytes
 from api.routes import router
+from api.security import EhrAuthenticationError, EhrAuthenticator, ehr_authentication_error_handler
+from api.security.dependency import APP_STATE_KEY
 from cdsctl.logs import get_logger
 from cdsctl.settings import Settings
 
@@ -27,6 +29,7 @@ def create_app(
     settings: Settings,
     catalog: ServiceCatalog,
     pipeline: HookPipeline,
+    authenticator: EhrAuthenticator,
     readiness: Callable[[], dict[str, bool]] = lambda: {},
 ) -> FastAPI:
     in_flight = InFlight()
@@ -56,6 +59,7 @@ def create_app(
     app = FastAPI(title="cds-control-plane", version="0.1.0", default_response_class=JSONBytes, lifespan=lifespan)
     app.state.in_flight = in_flight
     app.state.readiness = readiness
+    setattr(app.state, APP_STATE_KEY, authenticator)
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.pipeline = pipeline
@@ -67,6 +71,7 @@ def create_app(
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=["X-Correlation-Id"],
     )
+    app.add_exception_handler(EhrAuthenticationError, ehr_authentication_error_handler)
     app.add_exception_handler(HookRequestError, hook_request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(router)

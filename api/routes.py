@@ -19,6 +19,7 @@ from api.pipeline import HookPipeline
 from api.prefetch import PrefetchRequestError, PrefetchResolver, PrefetchUnavailable
 from api.responses import JSONBytes
 from api.schemas import HookRequest
+from api.security import EhrClientDep
 from cdsctl.settings import Settings
 from feedback.cds_hooks import FeedbackError, parse_feedback, record_feedback
 
@@ -52,7 +53,7 @@ PipelineDep = Annotated[HookPipeline, Depends(_pipeline)]
 
 
 @router.get("/cds-services", response_class=JSONBytes)
-async def discovery(catalog: CatalogDep) -> JSONBytes:
+async def discovery(catalog: CatalogDep, client: EhrClientDep) -> JSONBytes:
     return JSONBytes(catalog.discovery())
 
 
@@ -64,6 +65,7 @@ async def call_hook(
     pipeline: PipelineDep,
     settings: SettingsDep,
     prefetch: PrefetchDep,
+    client: EhrClientDep,
 ) -> JSONBytes:
     service = catalog.get(service_id)
     if service is None:
@@ -95,7 +97,7 @@ async def call_hook(
         service,
         body,
         deadline_s=settings.hook_deadline_seconds,
-        actor="anonymous",
+        actor=client.actor,
         in_flight=request.app.state.in_flight,
     )
     return JSONBytes(answer)
@@ -103,7 +105,12 @@ async def call_hook(
 
 @router.post("/cds-services/{service_id}/feedback", response_class=JSONBytes)
 async def post_feedback(
-    service_id: str, request: Request, catalog: CatalogDep, pipeline: PipelineDep, settings: SettingsDep
+    service_id: str,
+    request: Request,
+    catalog: CatalogDep,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    client: EhrClientDep,
 ) -> JSONBytes:
     if catalog.get(service_id) is None:
         raise HookRequestError(404, f"no CDS service with id {service_id!r}")
@@ -115,7 +122,7 @@ async def post_feedback(
             parsed,
             service_id=service_id,
             unit_of_work=pipeline.unit_of_work,
-            actor="anonymous",
+            actor=client.actor,
             now=datetime.now(UTC),
         )
     except FeedbackError as exc:

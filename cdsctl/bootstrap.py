@@ -13,15 +13,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from api.catalog import ServiceCatalog
 from api.pipeline import HookPipeline
+from api.security import EhrAuthenticator
 from cdsctl.logs import configure_logging
 from cdsctl.settings import Settings, get_settings
 from clinical.units import warm_up as warm_up_units
 from policy.passthrough import PassThroughPolicy
 from policy.port import Policy
+from scoring.model.registry import ModelRegistry
+from scoring.model.scorer import OnnxModelScorer
 from scoring.port import Scorer
 from scoring.rules import load_rule_scorers
 from store.db import make_engine, make_session_factory
 from store.migrate import is_current
+from store.replay import SqlReplayGuard
 from store.repository import SqlUnitOfWork
 
 
@@ -66,7 +70,10 @@ def build_container(
     if not is_current(engine):
         raise SchemaNotCurrentError("the database schema is not current: run `cdsctl db upgrade` first")
     sessions = make_session_factory(engine)
-    scorers: dict[str, Scorer] = {s.scorer_id: s for s in (*load_rule_scorers(), *extra_scorers)}
+    registry = ModelRegistry()
+    # The live scorer of each model is its latest version; shadow mode loads others beside it.
+    models = [OnnxModelScorer(registry.load(model_id)) for model_id in sorted({m for m, _ in registry.entries()})]
+    scorers: dict[str, Scorer] = {s.scorer_id: s for s in (*load_rule_scorers(), *models, *extra_scorers)}
     policies: dict[str, Policy] = {p.policy_id: p for p in (PassThroughPolicy(), *extra_policies)}
     pipeline = HookPipeline(
         scorers=scorers,
@@ -84,10 +91,14 @@ def build_container(
 
 
 def create_app_from_container(container: Container) -> FastAPI:
+    authenticator = EhrAuthenticator.from_settings(
+        container.settings.resolved_security, replay_guard=SqlReplayGuard(container.engine)
+    )
     return create_app(
         settings=container.settings,
         catalog=container.catalog,
         pipeline=container.pipeline,
+        authenticator=authenticator,
         readiness=container.readiness,
     )
 

@@ -7,12 +7,24 @@ from typing import Annotated
 import typer
 
 from cdsctl.settings import get_settings
+from notify import cli as notify_cli
+from notify.cli import NotifyRuntime
+from policy.cli import app as policy_app
+from scoring.model import cli as model_cli
 
 app = typer.Typer(
     name="cdsctl", help="cds-control-plane: clinical decision support control plane.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema: migrations on SQLite or PostgreSQL.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy", help="Validate policies and run their case tables on a simulated clock.")
+# `cdsctl worker` and `cdsctl outbox ...`: timers and outbound delivery.
+notify_cli.register(
+    app, lambda: NotifyRuntime(database_url=get_settings().resolved_database_url, settings=get_settings().notify)
+)
+# Model commands sit at the top level: `cdsctl train DATA`, `cdsctl predict DATA --out DIR`.
+app.command("train")(model_cli.train)
+app.command("predict")(model_cli.predict)
 
 
 @app.command()

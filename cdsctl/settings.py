@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.security.settings import SecuritySettings, refuse_unsafe_in_production
+from notify.settings import NotifySettings
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -48,8 +51,18 @@ class Settings(BaseSettings):
     prefetch_max_entries: int = Field(default=1000, ge=1)
     # When set, only these origins (scheme://host[:port]) are fetched from, whatever fhirServer a request names.
     fhir_server_origins: list[str] | None = None
+    # EHR authentication (signed JWTs). Left unset, it is on everywhere but in development.
+    security: SecuritySettings | None = None
+    # Durable timers and the outbox of outbound messages (webhooks, FHIR Communications).
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     # On shutdown, how long hook work that is still recording may take before the process exits anyway.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
+
+    @property
+    def resolved_security(self) -> SecuritySettings:
+        if self.security is not None:
+            return self.security
+        return SecuritySettings(enabled=self.environment is not Environment.DEVELOPMENT)
 
     @property
     def resolved_database_url(self) -> str:
@@ -65,6 +78,10 @@ class Settings(BaseSettings):
             raise ValueError("CDS_PSEUDONYM_SALT must be set to a secret value in production")
         if self.fhir_allow_http:
             raise ValueError("CDS_FHIR_ALLOW_HTTP is for development and tests; production fetches over https only")
+        refuse_unsafe_in_production(self.resolved_security)
+        problems = self.notify.production_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

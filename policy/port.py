@@ -35,6 +35,17 @@ class Reason(StrEnum):
     WORSENED = "worsened"
     PARTIAL_INPUTS = "partial-inputs"
     NO_DATA = "no-data"
+    # Added with the routed policy engine (policy/engine.py).
+    ESCALATED = "escalated"
+    SNOOZED = "snoozed"
+    SNOOZE_EXPIRED = "snooze-expired"
+    DELAYED = "delayed"
+    DELAY_RELEASED = "delay-released"
+    CONFIRMED = "confirmed"
+    DELAY_CANCELLED = "delay-cancelled"
+    CONTEXT_CHANGED = "context-changed"
+    RESOLVED = "resolved"
+    TIME_WINDOW = "time-window"
 
 
 class Indicator(StrEnum):
@@ -76,6 +87,15 @@ class CardContent:
 
 
 @dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """One rung of an escalation ladder: notify `role` through `channel` once `after_minutes` pass unacknowledged."""
+
+    role: str
+    channel: str
+    after_minutes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     action: Action
     reasons: tuple[Reason, ...]
@@ -86,6 +106,8 @@ class Decision:
     decided_at: datetime
     card: CardContent | None = None
     delay_until: datetime | None = None
+    # The ladder an escalate decision starts (empty for every other action).
+    escalation: tuple[EscalationStep, ...] = ()
 
 
 class Policy(Protocol):

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -187,6 +188,65 @@ class AuditRow(Base):
     payload: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(_HASH))
     hash: Mapped[str] = mapped_column(String(_HASH), index=True)
+
+
+class EhrTokenUseRow(Base):
+    """A bearer token an EHR has used, kept until it expires: the primary key makes a second use of the same
+    token fail on insert, in whichever worker process it arrives."""
+
+    __tablename__ = "ehr_token_uses"
+
+    # sha256 of issuer and jti (api.security.replay.replay_key): the raw jti never needs storing.
+    token_key: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    first_seen_at: Mapped[datetime]
+
+
+class TimerRow(Base):
+    """A durable timer (a delay release, an escalation step): fires once at or after `due_at`, in whichever worker
+    claims it first; `locked_by`/`locked_until` are the claiming worker's lease."""
+
+    __tablename__ = "timers"
+    # The claim query reads pending timers in due order; this index serves it without a scan.
+    __table_args__ = (Index("ix_timers_state_due_at", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    # Unique for ever, not only while pending: a key fires at most once, so a replayed request cannot re-arm it.
+    key: Mapped[str] = mapped_column(String(256), unique=True)
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_by: Mapped[str | None] = mapped_column(String(_ID))
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+
+class OutboxRow(Base):
+    """A message to send, written in the same transaction as the change that caused it (transactional outbox);
+    the dispatcher delivers it with retries and moves it to `dead` after the last attempt."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    # A configured target's name, not a URL: addresses and secrets stay in configuration, out of the database.
+    target: Mapped[str] = mapped_column(String(_ID))
+    payload: Mapped[dict[str, Any]]
+    idempotency_key: Mapped[str] = mapped_column(String(256), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    locked_by: Mapped[str | None] = mapped_column(String(_ID))
+    locked_until: Mapped[datetime | None]
+    # A status code or exception type only: never a response body, which could echo clinical content.
+    last_error: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
 
 
 class ImmutableRowError(RuntimeError):

@@ -168,8 +168,11 @@ class FhirServerStandIn:
             "total": len(matches),
             "link": [{"relation": "self", "url": f"{self.base_url}/{resource_type}?{request.raw_query}"}],
             "entry": [
-                {"fullUrl": f"{self.base_url}/{resource_type}/{r.get('id')}", "resource": r,
-                 "search": {"mode": "match"}}
+                {
+                    "fullUrl": f"{self.base_url}/{resource_type}/{r.get('id')}",
+                    "resource": r,
+                    "search": {"mode": "match"},
+                }
                 for r in page
             ],
         }

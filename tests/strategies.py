@@ -188,3 +188,99 @@ def hourly_grids(draw: st.DrawFn, kinds: int) -> Any:
         rng.integers(0, 2, n).astype(float),
         -rng.uniform(0, 100, n),
     )
+
+
+@st.composite
+def byte_mutations(draw: st.DrawFn, original: bytes) -> bytes:
+    """`original` after one to three random edits (bit flip, replaced, inserted or deleted byte, truncation);
+    never equal to `original`, so a property over it never tests the unchanged input."""
+    mutated = bytearray(original)
+    for _ in range(draw(st.integers(1, 3))):
+        edit = draw(st.sampled_from(["flip", "replace", "insert", "delete", "truncate"]))
+        at = draw(st.integers(0, max(len(mutated) - 1, 0)))
+        if edit == "insert" or not mutated:
+            mutated.insert(at, draw(st.integers(0, 255)))
+        elif edit == "flip":
+            mutated[at] ^= 1 << draw(st.integers(0, 7))
+        elif edit == "replace":
+            mutated[at] = draw(st.integers(0, 255))
+        elif edit == "delete":
+            del mutated[at]
+        else:
+            del mutated[at:]
+    if bytes(mutated) == original:
+        mutated.append(ord("."))
+    return bytes(mutated)
+
+
+# Context values as an EHR might send them, rich in the characters that carry meaning in a URL or a FHIR search.
+url_hostile_text = st.one_of(
+    st.text(st.sampled_from("&=,|$/?#%+ .:;[]'\"\\aZ9é\u00a0\U0001f600"), min_size=1, max_size=12),
+    st.text(min_size=1),
+)
+
+
+# Policy layer: risk outputs, policy contexts and histories of what happened before a decision.
+POLICY_BANDS: dict[str, tuple[str, ...]] = {
+    "news2": ("low", "low-medium", "medium", "high", "no-data"),
+    "qsofa": ("negative", "positive", "no-data"),
+    "sirs": ("negative", "positive"),
+    "sepsis-hgb": ("low", "moderate", "high"),
+}
+
+
+@st.composite
+def risk_outputs(draw: st.DrawFn) -> Any:
+    """Risk outputs of the bundled scorers in any of their bands (a no-data band has no score)."""
+    from datetime import UTC, datetime
+
+    from scoring.port import RiskOutput
+
+    scorer = draw(st.sampled_from(sorted(POLICY_BANDS)))
+    band = draw(st.sampled_from(POLICY_BANDS[scorer]))
+    missing = tuple(draw(st.lists(st.sampled_from(["resp_rate", "spo2", "temperature", "gcs"]), max_size=2)))
+    return RiskOutput(
+        scorer_id=scorer,
+        scorer_version="1",
+        score=None if band == "no-data" else draw(st.integers(0, 20)),
+        band=band,
+        as_of=datetime(2026, 1, 14, tzinfo=UTC),
+        input_hash=f"{draw(st.integers(0, 2**32)):064x}",
+        partial=bool(missing),
+        missing=missing,
+    )
+
+
+@st.composite
+def policy_contexts(draw: st.DrawFn) -> Any:
+    """Contexts of a hook call: a few patients and units, with or without comfort care, antibiotics, windows."""
+    from policy.context import PatientFacts, PolicyContext, UnitFacts
+
+    return PolicyContext(
+        hook=draw(st.sampled_from(["patient-view", "order-select"])),
+        role=draw(st.sampled_from(["nurse", "physician"])),
+        unit=UnitFacts(
+            unit_id=draw(st.sampled_from(["4N", "ICU1"])),
+            unit_type=draw(st.sampled_from(["ward", "icu", "ed", "unknown"])),
+            census=draw(st.none() | st.integers(0, 40)),
+        ),
+        patient=PatientFacts(
+            key=draw(st.sampled_from(["p1", "p2", None])),
+            age_years=draw(st.none() | st.integers(18, 100)),
+            comfort_care=draw(st.booleans()),
+            on_antibiotics=draw(st.booleans()),
+        ),
+        open_windows=draw(st.sampled_from([frozenset(), frozenset({"procedure"})])),
+    )
+
+
+@st.composite
+def policy_histories(draw: st.DrawFn, max_steps: int = 12) -> Any:
+    """A history on a simulated clock: minutes to wait, then decide an output or record a clinician's action."""
+    step = st.tuples(
+        st.integers(0, 300),
+        st.sampled_from(["decide", "decide", "decide", "dismiss", "snooze", "acknowledge"]),
+        risk_outputs(),
+        policy_contexts(),
+    )
+    return draw(st.lists(step, max_size=max_steps))

@@ -131,11 +131,25 @@ class KeyFetcher:
         try:
             fetched, pages = await self._fetch(relative_url)
         except FetchError as exc:
-            log.warning("prefetch.fetch_failed", key=key, resource_type=resource_type, target=target,
-                        reason=str(exc.reason), status=exc.status, ms=_ms(started))
+            log.warning(
+                "prefetch.fetch_failed",
+                key=key,
+                resource_type=resource_type,
+                target=target,
+                reason=str(exc.reason),
+                status=exc.status,
+                ms=_ms(started),
+            )
             raise
-        log.info("prefetch.fetched", key=key, resource_type=resource_type, target=target, pages=pages,
-                 issues=[str(reason) for reason, _ in fetched.issues], ms=_ms(started))
+        log.info(
+            "prefetch.fetched",
+            key=key,
+            resource_type=resource_type,
+            target=target,
+            pages=pages,
+            issues=[str(reason) for reason, _ in fetched.issues],
+            ms=_ms(started),
+        )
         return fetched
 
     async def _fetch(self, relative_url: str) -> tuple[Fetched, int]:

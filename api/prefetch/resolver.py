@@ -114,13 +114,17 @@ class PrefetchResolver:
             reason = UnavailableReason.NO_FHIR_SERVER if server is None else UnavailableReason.NO_ACCESS_TOKEN
             failures = dict.fromkeys(to_fetch, reason)
         else:
-            failures = await self._fetch_concurrently(KeyFetcher(self._client, server, self._limits, self._salt),
-                                                      to_fetch, values, issues)
+            failures = await self._fetch_concurrently(
+                KeyFetcher(self._client, server, self._limits, self._salt), to_fetch, values, issues
+            )
         issues.extend(PrefetchIssue(key, IssueReason.UNAVAILABLE, str(reason)) for key, reason in failures.items())
         return failures
 
     async def _fetch_concurrently(
-        self, fetcher: KeyFetcher, to_fetch: Mapping[str, str], values: dict[str, object | None],
+        self,
+        fetcher: KeyFetcher,
+        to_fetch: Mapping[str, str],
+        values: dict[str, object | None],
         issues: list[PrefetchIssue],
     ) -> dict[str, UnavailableReason]:
         tasks = {key: asyncio.ensure_future(fetcher.fetch(key, url)) for key, url in to_fetch.items()}
@@ -130,8 +134,11 @@ class PrefetchResolver:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-            log.warning("prefetch.deadline_exceeded", keys=sorted(k for k, t in tasks.items() if t in pending),
-                        deadline_s=self._timeout)
+            log.warning(
+                "prefetch.deadline_exceeded",
+                keys=sorted(k for k, t in tasks.items() if t in pending),
+                deadline_s=self._timeout,
+            )
         failures: dict[str, UnavailableReason] = {}
         for key, task in tasks.items():
             if task in pending:

@@ -1,6 +1,12 @@
 """Authentication of the EHRs that call us (CDS Hooks 2.0.1 "Trusting CDS Clients"): signed JWT bearer tokens,
 verified against trusted issuers' keys, for one audience and one use each."""
 
+# Wiring (done once, in the app factory):
+#   authenticator = EhrAuthenticator.from_settings(settings.security, replay_guard=SqlReplayGuard(engine))
+#   app.state.ehr_authenticator = authenticator
+#   app.add_exception_handler(EhrAuthenticationError, ehr_authentication_error_handler)
+# and in each CDS Hooks route a parameter `client: EhrClientDep`, whose `client.actor` names the caller.
+
 from api.security.dependency import (
     EhrAuthenticator,
     EhrClientDep,

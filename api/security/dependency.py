@@ -34,8 +34,10 @@ def audience_for(request: Request, public_base_url: str) -> str:
     this server received it."""
     path = request.url.path
     if public_base_url:
-        root_path = request.scope.get("root_path", "")
-        if root_path and path.startswith(root_path):
+        root_path = request.scope.get("root_path", "").rstrip("/")
+        # Servers differ on whether the scope's path already carries the mount prefix; strip it whole segments only
+        # ("/cds" is not a prefix of "/cds-services").
+        if root_path and path.startswith(root_path + "/"):
             path = path[len(root_path) :]
         return public_base_url + path
     return f"{request.url.scheme}://{request.url.netloc}{path}"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
+
+_PURGE_INTERVAL = timedelta(seconds=30)
 
 
 def replay_key(iss: str, jti: str) -> str:
@@ -28,14 +30,17 @@ class MemoryReplayGuard:
 
     def __init__(self) -> None:
         self._seen: dict[str, datetime] = {}
+        self._next_purge: datetime | None = None
         self._lock = threading.Lock()
 
     def first_use(self, token_key: str, *, expires_at: datetime, now: datetime) -> bool:
         with self._lock:
-            # Tokens are short-lived, so dropping the expired ones on every call keeps the dict small.
-            for key in [key for key, until in self._seen.items() if until <= now]:
-                del self._seen[key]
-            if token_key in self._seen:
+            # Expired entries are dropped now and then, not on every call, so a busy process pays little for it.
+            if self._next_purge is None or now >= self._next_purge:
+                self._seen = {key: until for key, until in self._seen.items() if until > now}
+                self._next_purge = now + _PURGE_INTERVAL
+            until = self._seen.get(token_key)
+            if until is not None and until > now:
                 return False
             self._seen[token_key] = expires_at
             return True

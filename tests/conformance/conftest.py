@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.catalog import ServiceCatalog, ServiceDefinition
+from api.security import SecuritySettings
 from cdsctl.bootstrap import build_container, create_app_from_container
 from cdsctl.settings import Settings
 from policy.port import Action, ActionType, SuggestedAction, Suggestion
@@ -85,6 +86,8 @@ def client(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         pseudonym_salt="conformance-salt",
         # The FHIR server stand-in of the prefetch tests listens on plain http on loopback.
         fhir_allow_http=True,
+        # Authentication has its own suite (test_security.py); here every call is the anonymous development client.
+        security=SecuritySettings(enabled=False),
     )
     container = build_container(
         settings,

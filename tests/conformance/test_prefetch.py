@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from tests.fhir_server import FhirServerStandIn
 
 TOKEN = "opaque-access-token-for-tests"
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 def _vital(n: int, code: str, value: float, unit: str) -> dict[str, Any]:
@@ -18,7 +19,11 @@ def _vital(n: int, code: str, value: float, unit: str) -> dict[str, Any]:
         "id": f"pf{n}",
         "status": "final",
         "category": [
-            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
+                ]
+            }
         ],
         "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
         "subject": {"reference": "Patient/pf-patient"},

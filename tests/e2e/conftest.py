@@ -49,6 +49,7 @@ def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "CDS_PSEUDONYM_SALT": "e2e-test-salt",
         # Generous: these tests check what is recorded, on a noisy 2-core machine; the deadline has its own tests.
         "CDS_HOOK_DEADLINE_SECONDS": "10",
+        "CDS_SECURITY": '{"enabled": false}',
     }
     cli = [sys.executable, "-m", "cdsctl"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)

@@ -20,6 +20,9 @@ TABLES = {
     "policy_versions",
     "shadow_results",
     "audit_log",
+    "ehr_token_uses",
+    "timers",
+    "outbox",
 }
 
 

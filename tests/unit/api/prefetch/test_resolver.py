@@ -51,8 +51,13 @@ def _request(**members: Any) -> dict[str, Any]:
         "hook": "patient-view",
         "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         "fhirServer": BASE,
-        "fhirAuthorization": {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "x",
-                              "subject": "svc"},
+        "fhirAuthorization": {
+            "access_token": TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "x",
+            "subject": "svc",
+        },
         "context": {"userId": "Practitioner/doc-1", "patientId": "pat-77"},
     }
     body.update(members)
@@ -124,8 +129,10 @@ async def test_without_an_access_token_a_missing_key_is_a_precondition_failure()
 
 
 async def test_an_optional_key_that_cannot_be_had_is_no_data_with_an_issue() -> None:
-    resolved = await FakeEhr().resolver().resolve(
-        TEMPLATES, _request(fhirServer=None, fhirAuthorization=None), optional={"patient"}
+    resolved = (
+        await FakeEhr()
+        .resolver()
+        .resolve(TEMPLATES, _request(fhirServer=None, fhirAuthorization=None), optional={"patient"})
     )
     assert resolved.values == {"patient": None}
     assert [(i.reason, i.detail) for i in resolved.issues] == [(IssueReason.UNAVAILABLE, "no-fhir-server")]
@@ -148,8 +155,13 @@ async def test_an_http_fhir_server_is_refused_unless_the_setting_allows_it() -> 
 
 @pytest.mark.parametrize(
     "server",
-    ["ftp://ehr.example/fhir", "ehr.example/fhir", "https://user:pw@ehr.example/fhir", "https://ehr.example/fhir?x=1",
-     42],
+    [
+        "ftp://ehr.example/fhir",
+        "ehr.example/fhir",
+        "https://user:pw@ehr.example/fhir",
+        "https://ehr.example/fhir?x=1",
+        42,
+    ],
 )
 async def test_a_fhir_server_that_is_not_a_plain_https_base_url_is_a_bad_request(server: object) -> None:
     with pytest.raises(PrefetchRequestError):
@@ -165,8 +177,13 @@ async def test_a_fhir_server_outside_the_configured_origins_is_a_bad_request() -
 
 
 @pytest.mark.parametrize(
-    "authorization", [{"token_type": "Bearer"}, {"access_token": " ", "token_type": "Bearer"},
-                      {"access_token": TOKEN, "token_type": "MAC"}, "a-token"]
+    "authorization",
+    [
+        {"token_type": "Bearer"},
+        {"access_token": " ", "token_type": "Bearer"},
+        {"access_token": TOKEN, "token_type": "MAC"},
+        "a-token",
+    ],
 )
 async def test_a_malformed_fhir_authorization_is_a_bad_request(authorization: object) -> None:
     with pytest.raises(PrefetchRequestError, match="fhirAuthorization"):
@@ -179,8 +196,10 @@ async def test_a_prefetch_that_is_not_an_object_is_a_bad_request() -> None:
 
 
 async def test_keys_the_service_did_not_ask_for_are_left_out() -> None:
-    resolved = await FakeEhr().resolver().resolve(
-        TEMPLATES, _request(prefetch={"patient": PATIENT, "someone-else": {"resourceType": "Patient"}})
+    resolved = (
+        await FakeEhr()
+        .resolver()
+        .resolve(TEMPLATES, _request(prefetch={"patient": PATIENT, "someone-else": {"resourceType": "Patient"}}))
     )
     assert resolved.values == {"patient": PATIENT}
     assert [(i.key, i.reason) for i in resolved.issues] == [("someone-else", IssueReason.UNREQUESTED_KEY)]
@@ -193,18 +212,26 @@ async def test_the_spec_request_resolves_and_a_role_token_for_a_practitioner_is_
     templates = {key: t.replace("sort:desc=date", "_sort=-date") for key, t in templates.items()}
     searchset = {"resourceType": "Bundle", "type": "searchset", "entry": []}
     patient = {"resourceType": "Patient", "id": "1288992"}
-    ehr = FakeEhr({
-        "/Patient/1288992": httpx.Response(200, json=patient),
-        "/Observation?patient=1288992&code=4548-4&_count=1&_sort=-date": httpx.Response(200, json=searchset),
-        "/Condition?patient=1288992&code=44054006&category=problem-list-item&status=active":
-            httpx.Response(200, json=searchset),
-    })
+    ehr = FakeEhr(
+        {
+            "/Patient/1288992": httpx.Response(200, json=patient),
+            "/Observation?patient=1288992&code=4548-4&_count=1&_sort=-date": httpx.Response(200, json=searchset),
+            "/Condition?patient=1288992&code=44054006&category=problem-list-item&status=active": httpx.Response(
+                200, json=searchset
+            ),
+        }
+    )
     resolved = await ehr.resolver(allow_http=True).resolve(templates, request)
-    assert resolved.values == {"patient": patient, "hemoglobin-a1c": searchset, "diabetes-type2": searchset,
-                               "user": None}
+    assert resolved.values == {
+        "patient": patient,
+        "hemoglobin-a1c": searchset,
+        "diabetes-type2": searchset,
+        "user": None,
+    }
     assert sorted(resolved.fetched) == ["diabetes-type2", "hemoglobin-a1c", "patient"]
     assert {(i.key, i.reason) for i in resolved.issues} == {
-        ("user", IssueReason.TEMPLATE_UNFULFILLABLE), ("patientToGreet", IssueReason.UNREQUESTED_KEY)
+        ("user", IssueReason.TEMPLATE_UNFULFILLABLE),
+        ("patientToGreet", IssueReason.UNREQUESTED_KEY),
     }
     assert len(ehr.requests) == 3
     assert {r.headers["authorization"] for r in ehr.requests} == {"Bearer some-opaque-fhir-access-token"}
@@ -247,8 +274,12 @@ async def test_a_response_larger_than_the_limit_is_refused() -> None:
 
 
 async def test_a_next_link_to_another_origin_is_not_followed() -> None:
-    page = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": PATIENT}],
-            "link": [{"relation": "next", "url": "https://collector.example/fhir/Patient?page=2"}]}
+    page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": PATIENT}],
+        "link": [{"relation": "next", "url": "https://collector.example/fhir/Patient?page=2"}],
+    }
     ehr = FakeEhr({"/fhir/Patient?_id=pat-77": httpx.Response(200, json=page)})
     resolved = await ehr.resolver().resolve({"p": "Patient?_id={{context.patientId}}"}, _request())
     assert resolved.values["p"] == {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": PATIENT}]}
@@ -257,8 +288,12 @@ async def test_a_next_link_to_another_origin_is_not_followed() -> None:
 
 
 async def test_nothing_logged_carries_the_patient_id_the_token_or_the_url() -> None:
-    ehr = FakeEhr({"/fhir/Patient/pat-77": httpx.Response(200, json=PATIENT),
-                   "/fhir/Observation?subject=pat-77": httpx.Response(500)})
+    ehr = FakeEhr(
+        {
+            "/fhir/Patient/pat-77": httpx.Response(200, json=PATIENT),
+            "/fhir/Observation?subject=pat-77": httpx.Response(500),
+        }
+    )
     templates = {**TEMPLATES, "vitals": "Observation?subject={{context.patientId}}"}
     with capture_logs() as logs, pytest.raises(PrefetchUnavailable):
         await ehr.resolver().resolve(templates, _request())

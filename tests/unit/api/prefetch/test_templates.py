@@ -39,13 +39,15 @@ def test_the_spec_discovery_templates_pass_once_their_sort_is_fixed(shared_data:
     as_published = validate_service_prefetch("patient-view", templates)
     fixed = validate_service_prefetch("patient-view", {k: _fix_sort(t) for k, t in templates.items()})
     assert fixed == []
-    assert as_published == ["prefetch 'hemoglobin-a1c': 'sort' is not a FHIR search parameter: use _sort=-date "
-                            "for newest first"]
+    assert as_published == [
+        "prefetch 'hemoglobin-a1c': 'sort' is not a FHIR search parameter: use _sort=-date for newest first"
+    ]
 
 
 def test_the_spec_discovery_templates_render_for_the_spec_request(shared_data: Path) -> None:
-    templates = {k: _fix_sort(t) for k, t in _spec_templates(shared_data, "spec2.0.1_discovery-prefetch-templates.json")
-                 .items()}
+    templates = {
+        k: _fix_sort(t) for k, t in _spec_templates(shared_data, "spec2.0.1_discovery-prefetch-templates.json").items()
+    }
     role_user = {**CONTEXT, "userId": "PractitionerRole/123"}
     rendered = {key: render_template(template, role_user) for key, template in templates.items()}
     assert rendered == {
@@ -152,8 +154,9 @@ def test_an_unknown_token_that_slipped_past_validation_is_a_configuration_error(
 @pytest.mark.parametrize("field", ["draftOrders", "selections"])
 def test_array_or_object_context_fields_are_refused_when_the_catalogue_loads(field: str) -> None:
     problems = validate_service_prefetch("order-select", {"orders": f"X?id={{{{context.{field}}}}}"})
-    assert problems == [f"prefetch 'orders': {{{{context.{field}}}}}: context.{field} is an array or object, "
-                        "not a simple value"]
+    assert problems == [
+        f"prefetch 'orders': {{{{context.{field}}}}}: context.{field} is an array or object, not a simple value"
+    ]
 
 
 def test_a_context_field_the_hook_does_not_have_is_refused_when_the_catalogue_loads() -> None:

@@ -1,0 +1,1 @@
+"""The learned sepsis model: model cards, the verified registry, the ONNX scorer and training."""

@@ -1,0 +1,136 @@
+"""`OnnxModelScorer`: a registry model behind the `Scorer` port, scoring the last hour of a live ICU stay.
+
+The live context goes through the same hourly grid and extractor as training and replay; the model scores the grid's
+last row. Explanations are occlusion contributions: how much the probability moves when one input is set back to
+its training median, all variants computed in one onnxruntime call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from clinical.model import ClinicalContext
+from scoring.features.catalogue import FEATURE_INDEX, FEATURES
+from scoring.features.extract import extract
+from scoring.features.grid import HourlyGrid, grid_from_context
+from scoring.model.registry import LoadedModel
+from scoring.port import Contribution, FeatureValue, RiskOutput
+
+UNKNOWN_BAND = "unknown"
+ICU_ADMISSION = "icu_admission_time"
+
+
+def encounter_start(context: ClinicalContext) -> datetime | None:
+    """ICU admission taken as the start of the context's encounter."""
+    return context.encounter.start_utc if context.encounter is not None else None
+
+
+def score_grid(model: LoadedModel, grid: HourlyGrid) -> npt.NDArray[np.float32]:
+    """Probability for every row of a grid (batch replay): one extraction, one onnxruntime call."""
+    return model.predict_features(extract(grid))
+
+
+class OnnxModelScorer:
+    """Scores one model version; several can run side by side (e.g. live and shadow versions)."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        icu_admission: Callable[[ClinicalContext], datetime | None] = encounter_start,
+        hospital_admission: Callable[[ClinicalContext], datetime | None] | None = None,
+        top_contributions: int = 5,
+    ) -> None:
+        self._model = model
+        self._icu_admission = icu_admission
+        self._hospital_admission = hospital_admission
+        self._top = top_contributions
+        card = model.card
+        self._medians = np.array([math.nan if f.median is None else f.median for f in card.features], dtype=np.float32)
+        self._input_kinds = sorted({k for f in card.features for k in FEATURES[FEATURE_INDEX[f.name]].kinds})
+
+    @property
+    def scorer_id(self) -> str:
+        return self._model.card.model_id
+
+    @property
+    def version(self) -> str:
+        return self._model.card.version
+
+    def score(self, context: ClinicalContext, as_of: datetime) -> list[RiskOutput]:
+        card = self._model.card
+        admitted = self._icu_admission(context)
+        if admitted is None or admitted > as_of:
+            return [
+                RiskOutput(
+                    scorer_id=card.model_id,
+                    scorer_version=card.version,
+                    score=None,
+                    band=UNKNOWN_BAND,
+                    as_of=as_of,
+                    input_hash=self._hash(np.zeros((1, 0), dtype=np.float32)),
+                    partial=True,
+                    missing=(ICU_ADMISSION,),
+                )
+            ]
+        hospital = self._hospital_admission(context) if self._hospital_admission is not None else None
+        grid, latest = grid_from_context(context, admitted, as_of, hospital_admission_utc=hospital)
+        inputs = self._model.select(extract(grid)[-1:])
+        probabilities, points = self._occlusion(inputs[0])
+        probability = float(probabilities[0])
+        features: dict[str, FeatureValue] = {}
+        for kind in self._input_kinds:
+            obs = latest.get(kind)
+            features[kind] = (
+                FeatureValue(kind, obs.value, obs.unit, obs.effective_utc, obs.provenance)
+                if obs is not None
+                else FeatureValue(kind, None)
+            )
+        features["icu_los_hours"] = FeatureValue("icu_los_hours", float(grid.hour[-1]), "h")
+        missing = tuple(k for k in card.key_inputs if k not in latest)
+        return [
+            RiskOutput(
+                scorer_id=card.model_id,
+                scorer_version=card.version,
+                score=probability,
+                band=card.band_of(probability),
+                as_of=as_of,
+                input_hash=self._hash(inputs),
+                explanation=self._explain(inputs[0], points),
+                features=features,
+                partial=bool(missing),
+                missing=missing,
+            )
+        ]
+
+    def _occlusion(self, row: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Probability of the row, then of the row with each input in turn set to its median (one batch)."""
+        batch = np.repeat(row[None, :], len(row) + 1, axis=0)
+        idx = np.arange(len(row))
+        batch[idx + 1, idx] = self._medians
+        probabilities = self._model.predict(batch)
+        return probabilities, probabilities[0] - probabilities[1:]
+
+    def _explain(self, row: npt.NDArray[np.float32], points: npt.NDArray[np.float32]) -> tuple[Contribution, ...]:
+        features = self._model.card.features
+        order = np.argsort(-np.abs(points), kind="stable")[: self._top]
+        lines = []
+        for i in order:
+            if points[i] == 0:
+                break
+            f = features[i]
+            value = "missing" if np.isnan(row[i]) else f"{float(row[i]):.4g} {f.unit}"
+            typical = "n/a" if f.median is None else f"{f.median:.4g} {f.unit}"
+            lines.append(Contribution(f.name, float(points[i]), f"{f.transform}: {value} (training median {typical})"))
+        return tuple(lines)
+
+    def _hash(self, inputs: npt.NDArray[np.float32]) -> str:
+        digest = hashlib.sha256(f"{self.scorer_id}|{self.version}|".encode())
+        digest.update(np.ascontiguousarray(inputs, dtype=np.float32).tobytes())
+        return digest.hexdigest()

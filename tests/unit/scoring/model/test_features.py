@@ -1,0 +1,233 @@
+"""The hourly grid and the one extractor: causal, per-stay, identical for live contexts and batch tables."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from clinical.model import ClinicalContext, ExclusionReason, Observation, Provenance
+from scoring.features import (
+    FEATURE_INDEX,
+    FEATURES,
+    GRID_KINDS,
+    HourlyGrid,
+    extract,
+    grid_from_context,
+    grid_from_table,
+)
+from scoring.features.grid import stack_grids
+from tests.strategies import hourly_grids
+from tests.unit.scoring.model.stays import ICU_ADMISSION, as_of_hour, context_of_table, synthetic_stay, table_of_rows
+
+HR = GRID_KINDS.index("heart_rate")
+SBP = GRID_KINDS.index("sbp")
+
+
+def _grid(stays: list[list[dict[str, float]]]) -> HourlyGrid:
+    """A grid of stays given as {kind: value} per hour."""
+    rows = [r for stay in stays for r in stay]
+    values = np.full((len(rows), len(GRID_KINDS)), np.nan)
+    for i, r in enumerate(rows):
+        for kind, v in r.items():
+            values[i, GRID_KINDS.index(kind)] = v
+    starts = np.cumsum([0] + [len(s) for s in stays[:-1]])
+    hours = np.concatenate([np.arange(1, len(s) + 1) for s in stays])
+    n = len(stays)
+    return HourlyGrid(
+        values,
+        hours,
+        starts.astype(np.int64),
+        tuple(f"s{i}" for i in range(n)),
+        np.full(n, 60.0),
+        np.zeros(n),
+        np.full(n, -3.0),
+    )
+
+
+def col(features: np.ndarray, name: str) -> list[float]:
+    return [None if math.isnan(v) else round(float(v), 4) for v in features[:, FEATURE_INDEX[name]]]
+
+
+def test_last_value_is_carried_forward_with_hours_since_and_count() -> None:
+    x = extract(_grid([[{"heart_rate": 90}, {}, {}, {"heart_rate": 120}, {}]]))
+    assert col(x, "heart_rate") == [90, 90, 90, 120, 120]
+    assert col(x, "heart_rate__hours_since") == [0, 1, 2, 0, 1]
+    assert col(x, "heart_rate__count") == [1, 1, 1, 2, 2]
+    assert col(x, "heart_rate__delta") == [None, None, None, 30, 30]
+
+
+def test_a_value_never_measured_stays_missing_rather_than_zero() -> None:
+    x = extract(_grid([[{"heart_rate": 90}, {}]]))
+    assert col(x, "lactate") == [None, None]
+    assert col(x, "lactate__hours_since") == [None, None]
+    assert col(x, "lactate__count") == [0, 0]
+
+
+def test_nothing_is_carried_from_one_stay_into_the_next() -> None:
+    x = extract(_grid([[{"heart_rate": 150, "sbp": 80}, {"heart_rate": 140}], [{}, {"sbp": 120}]]))
+    assert col(x, "heart_rate")[2:] == [None, None]
+    assert col(x, "heart_rate__max_6h")[2:] == [None, None]
+    assert col(x, "heart_rate__count")[2:] == [0, 0]
+    assert col(x, "sbp__delta")[2:] == [None, None]
+    assert col(x, "sbp__hours_since")[2:] == [None, 0]
+
+
+def test_rolling_windows_cover_only_the_last_hours() -> None:
+    hr = [{"heart_rate": float(v)} for v in (100, 60, 70, 80, 90, 95, 99, 98)]
+    x = extract(_grid([hr]))
+    assert col(x, "heart_rate__max_6h") == [100, 100, 100, 100, 100, 100, 99, 99]
+    assert col(x, "heart_rate__min_6h") == [100, 60, 60, 60, 60, 60, 60, 70]
+    assert col(x, "heart_rate__mean_6h")[7] == round((70 + 80 + 90 + 95 + 99 + 98) / 6, 4)
+    assert col(x, "heart_rate__change_6h") == [None] * 6 + [99 - 100, 98 - 60]
+
+
+def test_derived_scores_follow_their_definitions() -> None:
+    x = extract(
+        _grid(
+            [
+                [
+                    {
+                        "heart_rate": 120,
+                        "sbp": 80,
+                        "map": 60,
+                        "platelets": 45,
+                        "creatinine": 2.5,
+                        "bilirubin_total": 0.8,
+                        "resp_rate": 24,
+                        "temperature": 38.5,
+                        "wbc": 15,
+                    }
+                ]
+            ]
+        )
+    )
+    assert col(x, "shock_index") == [1.5]
+    assert col(x, "sofa_coagulation") == [3]
+    assert col(x, "sofa_renal") == [2]
+    assert col(x, "sofa_liver") == [0]
+    assert col(x, "sofa_cardiovascular") == [1]
+    assert col(x, "sofa_partial") == [6]
+    assert col(x, "qsofa_partial") == [2]
+    assert col(x, "sirs_partial") == [4]
+
+
+def test_demographics_and_length_of_stay_reach_every_row() -> None:
+    x = extract(_grid([[{}, {}, {}]]))
+    assert col(x, "age") == [60, 60, 60]
+    assert col(x, "icu_los_hours") == [1, 2, 3]
+    assert col(x, "hosp_adm_hours") == [-3, -3, -3]
+
+
+def test_every_catalogue_feature_is_a_column() -> None:
+    assert extract(_grid([[{}]])).shape == (1, len(FEATURES))
+
+
+def test_a_grid_with_a_gap_in_its_hours_is_refused() -> None:
+    with pytest.raises(ValueError, match="consecutive hours"):
+        HourlyGrid(
+            np.full((2, len(GRID_KINDS)), np.nan),
+            np.array([1, 3]),
+            np.array([0]),
+            ("s",),
+            np.array([1.0]),
+            np.array([0.0]),
+            np.array([0.0]),
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(hourly_grids(kinds=len(GRID_KINDS)))
+def test_a_row_never_depends_on_later_hours(grid: HourlyGrid) -> None:
+    before = extract(grid)
+    # Change every value after the middle row of the stacked grid; rows up to it must not move.
+    cut = grid.values.shape[0] // 2
+    changed = grid.values.copy()
+    changed[cut + 1 :] = np.where(np.isnan(changed[cut + 1 :]), 1.0, np.nan)
+    after = extract(
+        HourlyGrid(changed, grid.hour, grid.starts, grid.stay_ids, grid.age, grid.female, grid.hosp_adm_hours)
+    )
+    np.testing.assert_array_equal(before[: cut + 1], after[: cut + 1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(hourly_grids(kinds=len(GRID_KINDS)))
+def test_stays_are_extracted_alike_alone_or_stacked(grid: HourlyGrid) -> None:
+    ends = np.append(grid.starts[1:], grid.values.shape[0])
+    alone = [
+        extract(
+            HourlyGrid(
+                grid.values[s:e],
+                grid.hour[s:e],
+                np.array([0]),
+                (grid.stay_ids[i],),
+                grid.age[i : i + 1],
+                grid.female[i : i + 1],
+                grid.hosp_adm_hours[i : i + 1],
+            )
+        )
+        for i, (s, e) in enumerate(zip(grid.starts, ends, strict=True))
+    ]
+    np.testing.assert_array_equal(np.vstack(alone), extract(grid))
+
+
+@pytest.mark.parametrize("first_hour", [1, 4])
+def test_live_context_and_batch_table_give_identical_features_for_every_hour(first_hour: int) -> None:
+    rng = np.random.default_rng(3)
+    table = table_of_rows("p1", synthetic_stay(rng, hours=30, septic=True, first_hour=first_hour))
+    batch = extract(grid_from_table(table))
+    context = context_of_table(table, rng)
+    for i, hour in enumerate(table["hour"]):
+        grid, _ = grid_from_context(
+            context,
+            ICU_ADMISSION,
+            as_of_hour(hour),
+            hospital_admission_utc=ICU_ADMISSION + timedelta(hours=table["hosp_adm_time"][0]),
+        )
+        live = extract(grid)[-1]
+        np.testing.assert_array_equal(live, batch[i], err_msg=f"hour {hour}")
+
+
+def _obs(kind: str, value: float | None, minutes: float, excluded: ExclusionReason | None = None) -> Observation:
+    return Observation(
+        kind=kind,
+        loinc=None,
+        value=value,
+        unit=None,
+        effective_utc=ICU_ADMISSION + timedelta(minutes=minutes),
+        effective_source=None,
+        status="final",
+        provenance=Provenance("Observation", f"{kind}-{minutes}"),
+        excluded=excluded,
+    )
+
+
+def test_the_latest_value_in_an_hour_wins_and_excluded_or_future_values_are_ignored() -> None:
+    context = ClinicalContext(
+        patient=None,
+        observations=(
+            _obs("heart_rate", 130, 50),
+            _obs("heart_rate", 100, 10),
+            _obs("heart_rate", None, 58, ExclusionReason.OUT_OF_RANGE),
+            _obs("heart_rate", 180, 150),  # after as_of
+            _obs("heart_rate", 170, -30),  # before ICU admission
+            _obs("gcs_total", 9, 20),  # not a grid kind
+        ),
+    )
+    grid, latest = grid_from_context(context, ICU_ADMISSION, ICU_ADMISSION + timedelta(minutes=119))
+    assert grid.values.shape[0] == 2
+    assert grid.values[0, HR] == 130
+    assert math.isnan(grid.values[1, HR])
+    assert latest["heart_rate"].value == 130
+    assert np.isnan(grid.values[:, [i for i in range(len(GRID_KINDS)) if i != HR]]).all()
+
+
+def test_several_live_grids_stack_into_one_batch() -> None:
+    one = _grid([[{"heart_rate": 1.0}]])
+    two = _grid([[{}, {"sbp": 2.0}]])
+    both = stack_grids([one, two])
+    assert both.starts.tolist() == [0, 1]
+    assert both.values[2, SBP] == 2.0
