@@ -19,8 +19,7 @@ from cdsctl.settings import Settings, get_settings
 from clinical.units import warm_up as warm_up_units
 from policy.passthrough import PassThroughPolicy
 from policy.port import Policy
-from scoring.model.registry import ModelRegistry
-from scoring.model.scorer import OnnxModelScorer
+from scoring.model.scorer import latest_model_scorers
 from scoring.port import Scorer
 from scoring.rules import load_rule_scorers
 from store.db import make_engine, make_session_factory
@@ -70,9 +69,8 @@ def build_container(
     if not is_current(engine):
         raise SchemaNotCurrentError("the database schema is not current: run `cdsctl db upgrade` first")
     sessions = make_session_factory(engine)
-    registry = ModelRegistry()
     # The live scorer of each model is its latest version; shadow mode loads others beside it.
-    models = [OnnxModelScorer(registry.load(model_id)) for model_id in sorted({m for m, _ in registry.entries()})]
+    models = latest_model_scorers()
     scorers: dict[str, Scorer] = {s.scorer_id: s for s in (*load_rule_scorers(), *models, *extra_scorers)}
     policies: dict[str, Policy] = {p.policy_id: p for p in (PassThroughPolicy(), *extra_policies)}
     pipeline = HookPipeline(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cdsctl.score import score as score_command
 from cdsctl.settings import get_settings
 from notify import cli as notify_cli
 from notify.cli import NotifyRuntime
@@ -25,6 +26,7 @@ notify_cli.register(
 # Model commands sit at the top level: `cdsctl train DATA`, `cdsctl predict DATA --out DIR`.
 app.command("train")(model_cli.train)
 app.command("predict")(model_cli.predict)
+app.command("score")(score_command)
 
 
 @app.command()

@@ -19,7 +19,7 @@ from clinical.model import ClinicalContext
 from scoring.features.catalogue import FEATURE_INDEX, FEATURES
 from scoring.features.extract import extract
 from scoring.features.grid import HourlyGrid, grid_from_context
-from scoring.model.registry import LoadedModel
+from scoring.model.registry import LoadedModel, ModelRegistry
 from scoring.port import Contribution, FeatureValue, RiskOutput
 
 UNKNOWN_BAND = "unknown"
@@ -134,3 +134,17 @@ class OnnxModelScorer:
         digest = hashlib.sha256(f"{self.scorer_id}|{self.version}|".encode())
         digest.update(np.ascontiguousarray(inputs, dtype=np.float32).tobytes())
         return digest.hexdigest()
+
+
+def latest_model_scorers(registry: ModelRegistry | None = None) -> list[OnnxModelScorer]:
+    """The live scorer of every registered model: its latest version.
+
+    The hospital admission is taken to be the encounter's start, like the ICU admission. Training data always
+    carried a hospital admission time, so leaving it missing would put every live row out of distribution (and
+    lower its score); an encounter start is the closest fact a CDS Hooks call has.
+    """
+    registry = registry or ModelRegistry()
+    return [
+        OnnxModelScorer(registry.load(model_id), hospital_admission=encounter_start)
+        for model_id in sorted({model_id for model_id, _ in registry.entries()})
+    ]
