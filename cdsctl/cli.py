@@ -12,6 +12,7 @@ from notify import cli as notify_cli
 from notify.cli import NotifyRuntime
 from policy.cli import app as policy_app
 from scoring.model import cli as model_cli
+from shadow.cli import replay_command
 
 app = typer.Typer(
     name="cdsctl", help="cds-control-plane: clinical decision support control plane.", no_args_is_help=True
@@ -27,6 +28,7 @@ notify_cli.register(
 app.command("train")(model_cli.train)
 app.command("predict")(model_cli.predict)
 app.command("score")(score_command)
+app.command("replay")(replay_command)
 
 
 @app.command()
