@@ -10,7 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.catalog import ServiceCatalog
-from api.errors import HookRequestError, hook_request_error_handler, validation_error_handler
+from api.decisions import router as decisions_router
+from api.errors import (
+    HookRequestError,
+    document_validation_errors_as_400,
+    hook_request_error_handler,
+    validation_error_handler,
+)
 from api.hook_runner import InFlight
 from api.pipeline import HookPipeline
 from api.prefetch import PrefetchResolver, make_fhir_client
@@ -74,5 +80,7 @@ def create_app(
     app.add_exception_handler(EhrAuthenticationError, ehr_authentication_error_handler)
     app.add_exception_handler(HookRequestError, hook_request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    document_validation_errors_as_400(app)
     app.include_router(router)
+    app.include_router(decisions_router)
     return app

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
 from api.responses import JSONBytes
+from api.schemas import ErrorRead
 
 
 class HookRequestError(Exception):
@@ -34,3 +35,30 @@ async def validation_error_handler(_: Request, exc: Exception) -> JSONBytes:
     assert isinstance(exc, RequestValidationError)
     problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
     return JSONBytes(error_body(400, "; ".join(problems) or "invalid request"), status_code=400)
+
+
+def document_validation_errors_as_400(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what validation_error_handler sends: FastAPI documents a failed parameter check
+    as 422 with its own body, but clients get 400 with ours."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        error_schema = ErrorRead.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(error_schema.pop("$defs", {}))
+        components.setdefault("ErrorRead", error_schema)
+        bad_request = {
+            "description": "Bad Request",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}},
+        }
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", bad_request)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

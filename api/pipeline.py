@@ -7,16 +7,19 @@ policies through their own drivers, never a second implementation.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from api.cards import render_card
 from api.catalog import ServiceDefinition
 from cdsctl.logs import get_logger
 from clinical.model import ClinicalContext
 from clinical.normalise import normalise_prefetch
+from policy.context import PolicyContext
+from policy.engine import Evaluation, RoutedPolicy
 from policy.port import Policy
+from policy.state import PolicyState
 from scoring.port import RiskOutput, Scorer
 from store.port import HookCall, ScoredDecision, UnitOfWork
 
@@ -25,6 +28,18 @@ log = get_logger(__name__)
 
 class UnknownComponentError(LookupError):
     """A service names a scorer or policy that is not loaded: a configuration error, found at start-up."""
+
+
+@runtime_checkable
+class PolicyUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work that also holds the policy state, so a stateful policy reads the past, decides and appends
+    its events in the transaction that records the call (store.policy_state.SqlPolicyUnitOfWork)."""
+
+    def policy_state(self, *, patient_keys: Collection[str] = ()) -> PolicyState: ...
+
+    def record_evaluations(self, hook_instance: str, evaluations: Sequence[Evaluation]) -> None: ...
+
+    def explain_decision(self, decision_id: int) -> dict[str, Any] | None: ...
 
 
 class HookPipeline:
@@ -48,6 +63,12 @@ class HookPipeline:
     def unit_of_work(self) -> UnitOfWork:
         return self._unit_of_work()
 
+    def explain(self, decision_id: int) -> dict[str, Any] | None:
+        """The stored decision with its trace, policy version and risk output; None when there is no such decision
+        (or the store keeps no policy state)."""
+        with self._unit_of_work() as uow:
+            return uow.explain_decision(decision_id) if isinstance(uow, PolicyUnitOfWork) else None
+
     def check(self, service: ServiceDefinition) -> None:
         missing = [s for s in service.scorers if s not in self._scorers]
         if missing:
@@ -69,15 +90,30 @@ class HookPipeline:
         )
         outputs = self._score(service, context, now)
         policy = self._policies[service.policy]
-        results = []
-        for output in outputs:
-            decision = policy.decide(output, context, now)
-            card = render_card(decision, service=service, scorer_id=output.scorer_id)
-            results.append(ScoredDecision(output=output, decision=decision, card=card))
-        response = {"cards": [r.card for r in results if r.card is not None]}
         patient_key = context.patient.key if context.patient else None
         encounter_id = context.encounter.encounter_id if context.encounter else None
         with self._unit_of_work() as uow:
+            evaluations: list[Evaluation] = []
+            stateful = uow if isinstance(uow, PolicyUnitOfWork) else None
+            if isinstance(policy, RoutedPolicy):
+                if stateful is None:
+                    raise UnknownComponentError(f"policy {policy.policy_id!r} needs a store that keeps policy state")
+                # Read, decide and record in one transaction: the next call for this patient sees these events.
+                state = stateful.policy_state(patient_keys=[patient_key] if patient_key else [])
+                policy_context = PolicyContext.from_clinical(context, hook=service.hook, role=_role(request))
+                evaluations = policy.evaluate_all(outputs, policy_context, state, now)
+                decisions = [e.decision for e in evaluations]
+            else:
+                decisions = [policy.decide(output, context, now) for output in outputs]
+            results = [
+                ScoredDecision(
+                    output=output,
+                    decision=decision,
+                    card=render_card(decision, service=service, scorer_id=output.scorer_id),
+                )
+                for output, decision in zip(outputs, decisions, strict=True)
+            ]
+            response = {"cards": [r.card for r in results if r.card is not None]}
             recorded = uow.repo.record_hook_call(
                 HookCall(
                     hook_instance=hook_instance,
@@ -91,6 +127,9 @@ class HookPipeline:
                     encounter_id=encounter_id,
                 )
             )
+            # A retried hookInstance recorded nothing, so its (re-)evaluation leaves no events either.
+            if recorded.created and stateful is not None and evaluations:
+                stateful.record_evaluations(hook_instance, evaluations)
             uow.commit()
         log.info(
             "hook.handled",
@@ -109,3 +148,13 @@ class HookPipeline:
         for scorer_id in service.scorers:
             outputs.extend(self._scorers[scorer_id].score(context, now))
         return tuple(outputs)
+
+
+def _role(request: Mapping[str, Any]) -> str:
+    """The user's role as a policy route may test it: the FHIR resource type of `context.userId` (Practitioner,
+    PractitionerRole, ...), lower-cased; the EHR says nothing finer in a standard hook call."""
+    context = request.get("context")
+    user = context.get("userId") if isinstance(context, Mapping) else None
+    if isinstance(user, str) and "/" in user:
+        return user.split("/", 1)[0].lower()
+    return "unknown"

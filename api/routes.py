@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.catalog import ServiceCatalog
 from api.errors import HookRequestError
@@ -18,10 +19,10 @@ from api.hook_runner import answer_within_deadline
 from api.pipeline import HookPipeline
 from api.prefetch import PrefetchRequestError, PrefetchResolver, PrefetchUnavailable
 from api.responses import JSONBytes
-from api.schemas import HookRequest
+from api.schemas import CardsResponse, DiscoveryResponse, ErrorRead, FeedbackReceiptRead, HookRequest
 from api.security import EhrClientDep
 from cdsctl.settings import Settings
-from feedback.cds_hooks import FeedbackError, parse_feedback, record_feedback
+from feedback.cds_hooks import FeedbackError, FeedbackRequest, parse_feedback, record_feedback
 
 router = APIRouter()
 
@@ -46,18 +47,47 @@ def _prefetch(request: Request) -> PrefetchResolver:
     return resolver
 
 
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorRead} for status in statuses}
+
+
+def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
+    # A request body given through openapi_extra cannot carry its own $defs (OpenAPI resolves "#/..." from the
+    # document root), so references are inlined; the wire models are not recursive, so this ends.
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inline_refs(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+        return {key: _inline_refs(value, defs) for key, value in schema.items() if key != "$defs"}
+    if isinstance(schema, list):
+        return [_inline_refs(item, defs) for item in schema]
+    return schema
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its raw body itself (to bound its size before parsing)."""
+    schema = model.model_json_schema(by_alias=True)
+    body = _inline_refs(schema, schema.get("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PrefetchDep = Annotated[PrefetchResolver, Depends(_prefetch)]
 CatalogDep = Annotated[ServiceCatalog, Depends(_catalog)]
 PipelineDep = Annotated[HookPipeline, Depends(_pipeline)]
 
 
-@router.get("/cds-services", response_class=JSONBytes)
+# Routes reading raw bodies declare their bodies and answers here, so the OpenAPI schema describes the wire format.
+@router.get("/cds-services", response_class=JSONBytes, responses={200: {"model": DiscoveryResponse}, **_errors(401)})
 async def discovery(catalog: CatalogDep, client: EhrClientDep) -> JSONBytes:
     return JSONBytes(catalog.discovery())
 
 
-@router.post("/cds-services/{service_id}", response_class=JSONBytes)
+@router.post(
+    "/cds-services/{service_id}",
+    response_class=JSONBytes,
+    responses={200: {"model": CardsResponse}, **_errors(400, 401, 404, 412, 413, 415)},
+    openapi_extra=_json_body(HookRequest),
+)
 async def call_hook(
     service_id: str,
     request: Request,
@@ -70,6 +100,7 @@ async def call_hook(
     service = catalog.get(service_id)
     if service is None:
         raise HookRequestError(404, f"no CDS service with id {service_id!r}")
+    _require_json(request)
     body = _json_object(await _read_body(request, settings.max_body_bytes))
     try:
         HookRequest.model_validate(body)
@@ -103,7 +134,12 @@ async def call_hook(
     return JSONBytes(answer)
 
 
-@router.post("/cds-services/{service_id}/feedback", response_class=JSONBytes)
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    response_class=JSONBytes,
+    responses={200: {"model": FeedbackReceiptRead}, **_errors(400, 401, 404, 413, 415)},
+    openapi_extra=_json_body(FeedbackRequest),
+)
 async def post_feedback(
     service_id: str,
     request: Request,
@@ -114,6 +150,7 @@ async def post_feedback(
 ) -> JSONBytes:
     if catalog.get(service_id) is None:
         raise HookRequestError(404, f"no CDS service with id {service_id!r}")
+    _require_json(request)
     raw = await _read_body(request, settings.max_body_bytes)
     try:
         parsed = parse_feedback(_json_object(raw))
@@ -131,6 +168,14 @@ async def post_feedback(
         # Kept for the feedback report, but the EHR is told plainly that these cards are not ours.
         raise HookRequestError(404, f"service {service_id!r} sent no card with uuid {', '.join(receipt.unknown_cards)}")
     return JSONBytes({"recorded": receipt.recorded, "duplicates": receipt.duplicates})
+
+
+def _require_json(request: Request) -> None:
+    # CDS Hooks bodies are application/json. Reading any body as JSON would let a browser page post text/plain or a
+    # form across origins with no CORS preflight at all, so other media types are refused before the body is read.
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HookRequestError(415, "request body must be sent as application/json")
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -171,7 +216,7 @@ async def readyz(request: Request) -> JSONBytes:
     return JSONBytes({"status": "ready" if status == 200 else "not-ready", "checks": checks}, status_code=status)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics() -> Response:
     """Prometheus metrics: latency, failures and decisions by service, action and reason; never by patient."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -162,3 +162,17 @@ class DiscoveryResponse(BaseModel):
 class FeedbackReceiptRead(BaseModel):
     recorded: int
     duplicates: int
+
+
+# Errors
+
+
+class ErrorDetailRead(BaseModel):
+    status: int
+    message: str
+
+
+class ErrorRead(BaseModel):
+    """Every refusal: the HTTP status repeated, with a message that never echoes submitted values."""
+
+    error: ErrorDetailRead

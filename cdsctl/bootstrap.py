@@ -17,6 +17,8 @@ from api.security import EhrAuthenticator
 from cdsctl.logs import configure_logging
 from cdsctl.settings import Settings, get_settings
 from clinical.units import warm_up as warm_up_units
+from policy.document import bundled_policy
+from policy.engine import RoutedPolicy
 from policy.passthrough import PassThroughPolicy
 from policy.port import Policy
 from scoring.model.scorer import latest_model_scorers
@@ -24,12 +26,21 @@ from scoring.port import Scorer
 from scoring.rules import load_rule_scorers
 from store.db import make_engine, make_session_factory
 from store.migrate import is_current
+from store.policy_state import SqlPolicyUnitOfWork
 from store.replay import SqlReplayGuard
-from store.repository import SqlUnitOfWork
 
 
 class SchemaNotCurrentError(RuntimeError):
     pass
+
+
+# The policy documents shipped in policy/bundled, loaded as routed policies under their ids.
+BUNDLED_POLICIES = ("deterioration", "surface-all")
+
+
+def load_bundled_policies() -> list[Policy]:
+    """The bundled routed policies, and pass-through (kept for tests and as shadow mode's baseline)."""
+    return [PassThroughPolicy(), *(RoutedPolicy(bundled_policy(name)) for name in BUNDLED_POLICIES)]
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,8 @@ class Container:
     policies: dict[str, Policy]
     pipeline: HookPipeline
 
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions)
+    def unit_of_work(self) -> SqlPolicyUnitOfWork:
+        return SqlPolicyUnitOfWork(self.sessions)
 
     def readiness(self) -> dict[str, bool]:
         """What /readyz reports: each check is True when it passed."""
@@ -72,11 +83,12 @@ def build_container(
     # The live scorer of each model is its latest version; shadow mode loads others beside it.
     models = latest_model_scorers()
     scorers: dict[str, Scorer] = {s.scorer_id: s for s in (*load_rule_scorers(), *models, *extra_scorers)}
-    policies: dict[str, Policy] = {p.policy_id: p for p in (PassThroughPolicy(), *extra_policies)}
+    policies: dict[str, Policy] = {p.policy_id: p for p in (*load_bundled_policies(), *extra_policies)}
     pipeline = HookPipeline(
         scorers=scorers,
         policies=policies,
-        unit_of_work=lambda: SqlUnitOfWork(sessions),
+        # The policy-aware unit of work: routed policies read and append their state in the hook call's transaction.
+        unit_of_work=lambda: SqlPolicyUnitOfWork(sessions),
         salt=settings.pseudonym_salt,
         validation=settings.fhir_validation.value,
     )

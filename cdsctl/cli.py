@@ -13,12 +13,14 @@ from notify.cli import NotifyRuntime
 from policy.cli import app as policy_app
 from scoring.model import cli as model_cli
 from shadow.cli import replay_command
+from store.audit_cli import app as audit_app
 
 app = typer.Typer(
     name="cdsctl", help="cds-control-plane: clinical decision support control plane.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema: migrations on SQLite or PostgreSQL.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit", help="The append-only audit log: verify its hash chain.")
 app.add_typer(policy_app, name="policy", help="Validate policies and run their case tables on a simulated clock.")
 # `cdsctl worker` and `cdsctl outbox ...`: timers and outbound delivery.
 notify_cli.register(

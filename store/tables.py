@@ -98,6 +98,10 @@ class DecisionRow(Base):
     inputs_hash: Mapped[str] = mapped_column(String(_HASH))
     decided_at: Mapped[datetime]
     delay_until: Mapped[datetime | None]
+    # The routed policy's trace behind GET /decisions/{id}/explain, and the ladder an escalate decision started;
+    # empty for simple policies (pass-through), which have no routes to explain.
+    trace: Mapped[dict[str, Any] | None]
+    escalation: Mapped[list[Any] | None]
 
     risk_output: Mapped[RiskOutputRow] = relationship()
 
@@ -247,6 +251,40 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+
+
+class PolicyEventRow(Base):
+    """One policy event (policy.events), appended in the transaction of the hook call or action that caused it.
+
+    The policy state is read back from these rows; the columns beside the payload are what its queries filter on.
+    """
+
+    __tablename__ = "policy_events"
+    __table_args__ = (
+        # Latest event of a kind for one patient's alert (last seen, surfaced, dismissed, snoozed, delay, ladder).
+        Index("ix_policy_events_patient_alert_kind", "patient_key", "alert_key", "kind", "id"),
+        # Counts since an instant: dismissals per patient, interruptive cards per unit and shift.
+        Index("ix_policy_events_patient_kind_at", "patient_key", "kind", "at"),
+        Index("ix_policy_events_unit_kind_at", "unit_id", "kind", "at"),
+        # Silences still running and ladders started, without reading the whole log.
+        Index("ix_policy_events_kind_until", "kind", "until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    patient_key: Mapped[str | None] = mapped_column(String(_ID))
+    # The alert key; for silence events, the silence id (they are about no single alert).
+    alert_key: Mapped[str | None] = mapped_column(String(_ID))
+    unit_id: Mapped[str | None] = mapped_column(String(_ID))
+    # When the event stops mattering, where it has such an end: an alert's active window, a delay, a snooze, a
+    # silence. Lets the state read only rows still in force.
+    until: Mapped[datetime | None]
+    # A surfaced card above info, counted against the unit's budget.
+    interruptive: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any]]
+    # The decision whose evaluation produced the event; clinicians' actions and silences have none.
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)
 
 
 class ImmutableRowError(RuntimeError):

@@ -284,3 +284,44 @@ def policy_histories(draw: st.DrawFn, max_steps: int = 12) -> Any:
         policy_contexts(),
     )
     return draw(st.lists(step, max_size=max_steps))
+
+
+# Whole prefetch documents for fuzzing normalisation: resource-shaped objects of the types it reads, Bundles of
+# them, and plain garbage, with members holding any JSON value (including numbers at the edges of a double).
+_edge_numbers = st.one_of(
+    st.floats(), st.integers(min_value=-(2**70), max_value=2**70), st.sampled_from([1.7976931348623157e308, 5e-324])
+)
+_any_json = st.recursive(
+    st.one_of(json_scalars, _edge_numbers),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=16,
+)
+_RESOURCE_MEMBERS = (
+    "id", "status", "code", "subject", "valueQuantity", "component", "effectiveDateTime", "effectivePeriod",
+    "birthDate", "gender", "period", "class", "clinicalStatus", "verificationStatus", "medicationCodeableConcept",
+    "authoredOn", "onsetDateTime", "category", "meta", "issue", "fullUrl", "resource", "entry",
+)  # fmt: skip
+
+
+@st.composite
+def _shaped_resources(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(
+        st.sampled_from(
+            ["Patient", "Observation", "Encounter", "Condition", "MedicationRequest", "OperationOutcome", "Bundle"]
+        )
+    )
+    resource: dict[str, Any] = {"resourceType": kind}
+    for member in draw(st.lists(st.sampled_from(_RESOURCE_MEMBERS), max_size=5, unique=True)):
+        resource[member] = draw(_any_json)
+    return resource
+
+
+_prefetch_values = st.recursive(
+    st.one_of(st.none(), _any_json, _shaped_resources(), observations()),
+    lambda children: st.builds(
+        lambda entries: {"resourceType": "Bundle", "type": "searchset", "entry": entries},
+        st.lists(st.one_of(st.builds(lambda r: {"resource": r}, children), _any_json), max_size=4),
+    ),
+    max_leaves=8,
+)
+prefetch_documents = st.dictionaries(st.text(max_size=10), _prefetch_values, max_size=4)

@@ -108,8 +108,11 @@ def test_patient_view_call_returns_a_news2_card_and_records_every_step(server: R
             output = connection.execute(select(RiskOutputRow).where(RiskOutputRow.hook_instance == instance)).one()
             assert (output.scorer_id, output.score, output.band) == ("news2", 9, "high")
             decision = connection.execute(select(DecisionRow).where(DecisionRow.risk_output_id == output.id)).one()
-            assert decision.action == "surface"
-            assert decision.policy_id == "pass-through"
+            # NEWS2 ≥ 7 under the bundled deterioration policy: an escalation, its trace and ladder kept.
+            assert decision.action == "escalate"
+            assert decision.policy_id == "deterioration"
+            assert decision.trace["route_chosen"] == "news2-high"
+            assert [step["role"] for step in decision.escalation] == ["nurse", "charge-nurse", "rapid-response"]
             stored_card = connection.execute(select(CardRow).where(CardRow.decision_id == decision.id)).one()
             assert stored_card.uuid == card["uuid"]
             assert _audit_records_for(connection, instance) == 1

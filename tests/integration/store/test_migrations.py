@@ -23,6 +23,7 @@ TABLES = {
     "ehr_token_uses",
     "timers",
     "outbox",
+    "policy_events",
 }
 
 
