@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from store.port import Feedback, FeedbackOutcome, UnitOfWork
+from policy.events import AlertAcknowledged, AlertDismissed, PolicyEvent
+from policy.port import Indicator
+from store.port import Feedback, FeedbackOutcome, StoredCard, UnitOfWork
 
 
 class _Tolerant(BaseModel):
@@ -101,8 +103,36 @@ def record_feedback(
             is_new = uow.repo.record_feedback(_to_record(item, actor=actor, now=now))
             recorded += is_new
             duplicates += not is_new
+            if is_new and card is not None and isinstance(uow, PolicyEventSink):
+                # What the clinician did steers the policy: a dismissal starts the lockout, an accepted suggestion
+                # acknowledges the alert (and stops its escalation ladder). Same transaction as the feedback.
+                uow.record_events(_policy_events(item, card))
         uow.commit()
     return FeedbackReceipt(recorded=recorded, duplicates=duplicates, unknown_cards=tuple(unknown))
+
+
+@runtime_checkable
+class PolicyEventSink(Protocol):
+    """A unit of work that can append policy events (store.policy_state.SqlPolicyUnitOfWork)."""
+
+    def record_events(self, events: Iterable[PolicyEvent]) -> None: ...
+
+
+def _policy_events(item: FeedbackItem, card: StoredCard) -> list[PolicyEvent]:
+    if card.patient_key is None:
+        return []
+    if item.outcome == "overridden":
+        indicator = Indicator(card.body.get("indicator", Indicator.INFO.value))
+        return [
+            AlertDismissed(
+                patient=card.patient_key,
+                alert_key=card.scorer_id,
+                band=card.band,
+                indicator=indicator,
+                at=item.outcome_timestamp,
+            )
+        ]
+    return [AlertAcknowledged(patient=card.patient_key, alert_key=card.scorer_id, at=item.outcome_timestamp)]
 
 
 def _check_suggestions(item: FeedbackItem, card_body: dict[str, Any]) -> None:
