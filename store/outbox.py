@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from notify.port import Clock, OutboundMessage, OutboxItem, OutboxState, system_clock
 from store.documents import plain_json
+from store.leases import claim_rows
 from store.tables import OutboxRow
 
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
@@ -44,32 +45,21 @@ def enqueue(session: Session, message: OutboundMessage, *, now: datetime) -> boo
 def claim_due(session: Session, *, now: datetime, worker_id: str, limit: int, lease: timedelta) -> list[OutboxItem]:
     """Lease up to `limit` due messages to `worker_id` and count the attempt. Rows locked by another worker are
     skipped; a `delivering` row whose lease ran out (its worker died mid-send) is due again. Commit to publish."""
-    due = (
-        select(_OUTBOX.c.id)
-        .where(
-            or_(
-                and_(_OUTBOX.c.state == OutboxState.PENDING.value, _OUTBOX.c.next_attempt_at <= now),
-                and_(_OUTBOX.c.state == OutboxState.DELIVERING.value, _OUTBOX.c.locked_until <= now),
-            )
-        )
-        .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
-        .limit(limit)
-        # SQLite renders no FOR UPDATE: there the transaction already holds the only writer lock (BEGIN IMMEDIATE).
-        .with_for_update(skip_locked=True)
-    )
-    ids = list(session.scalars(due))
-    if not ids:
-        return []
-    claimed = session.execute(
-        update(_OUTBOX)
-        .where(_OUTBOX.c.id.in_(ids))
-        .values(
-            state=OutboxState.DELIVERING.value,
-            locked_by=worker_id,
-            locked_until=now + lease,
-            attempts=_OUTBOX.c.attempts + 1,
-        )
-        .returning(*_OUTBOX.c)
+    claimed = claim_rows(
+        session,
+        _OUTBOX,
+        due=or_(
+            and_(_OUTBOX.c.state == OutboxState.PENDING.value, _OUTBOX.c.next_attempt_at <= now),
+            and_(_OUTBOX.c.state == OutboxState.DELIVERING.value, _OUTBOX.c.locked_until <= now),
+        ),
+        order_by=(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id),
+        limit=limit,
+        values={
+            "state": OutboxState.DELIVERING.value,
+            "locked_by": worker_id,
+            "locked_until": now + lease,
+            "attempts": _OUTBOX.c.attempts + 1,
+        },
     )
     return sorted((_item(row) for row in claimed), key=lambda item: (item.next_attempt_at, item.id))
 

@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notify.port import Clock, Timer, TimerState, system_clock
 from store.documents import plain_json
+from store.leases import claim_rows
 from store.tables import TimerRow
 
 _TIMERS: Table = TimerRow.__table__  # type: ignore[assignment]
@@ -60,27 +61,18 @@ def cancel(session: Session, key: str) -> bool:
 def claim_due(session: Session, *, now: datetime, worker_id: str, limit: int, lease: timedelta) -> list[Timer]:
     """Lease up to `limit` due timers to `worker_id`. Rows another worker has locked are skipped, not waited for;
     a lease that ran out (its worker died) makes the timer claimable again. Commit to publish the claim."""
-    due = (
-        select(_TIMERS.c.id)
-        .where(
+    claimed = claim_rows(
+        session,
+        _TIMERS,
+        due=and_(
             _TIMERS.c.state == TimerState.PENDING.value,
             _TIMERS.c.due_at <= now,
             # An unleased timer, or one whose lease ran out; a failed handler's retry also waits here.
             or_(_TIMERS.c.locked_until.is_(None), _TIMERS.c.locked_until <= now),
-        )
-        .order_by(_TIMERS.c.due_at, _TIMERS.c.id)
-        .limit(limit)
-        # SQLite renders no FOR UPDATE: there the transaction already holds the only writer lock (BEGIN IMMEDIATE).
-        .with_for_update(skip_locked=True)
-    )
-    ids = list(session.scalars(due))
-    if not ids:
-        return []
-    claimed = session.execute(
-        update(_TIMERS)
-        .where(_TIMERS.c.id.in_(ids))
-        .values(locked_by=worker_id, locked_until=now + lease, attempts=_TIMERS.c.attempts + 1)
-        .returning(_TIMERS.c.id, _TIMERS.c.kind, _TIMERS.c.key, _TIMERS.c.due_at, _TIMERS.c.payload, _TIMERS.c.attempts)
+        ),
+        order_by=(_TIMERS.c.due_at, _TIMERS.c.id),
+        limit=limit,
+        values={"locked_by": worker_id, "locked_until": now + lease, "attempts": _TIMERS.c.attempts + 1},
     )
     timers = [
         Timer(id=r.id, kind=r.kind, key=r.key, due_at=r.due_at, payload=r.payload, attempts=r.attempts) for r in claimed
