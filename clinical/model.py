@@ -75,6 +75,10 @@ class Encounter:
     start_utc: datetime | None
     end_utc: datetime | None
     provenance: Provenance
+    # When the patient arrived in the current kind of unit (e.g. ICU admission inside a longer hospital encounter):
+    # the start of the unbroken run of location periods of the current unit type. None when the encounter lists no
+    # location periods; then the encounter's own start is all that is known.
+    unit_start_utc: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,15 +75,17 @@ def read_encounter(resource: Json, prov: Provenance, locations: Mapping[str, Jso
     unit_name, location_words = _current_location(resource, locations)
     period = obj(resource, "period")
     class_words = [word for _, code, display in class_codes for word in (code, display) if word]
+    unit_type = _unit_type(class_code, [*location_words, *class_words])
     return Encounter(
         encounter_id=text(resource, "id"),
         class_code=class_code,
         status=text(resource, "status"),
         unit=unit_name,
-        unit_type=_unit_type(class_code, [*location_words, *class_words]),
+        unit_type=unit_type,
         start_utc=parse_fhir_datetime(period.get("start")) if period is not None else None,
         end_utc=parse_fhir_datetime(period.get("end")) if period is not None else None,
         provenance=prov,
+        unit_start_utc=_unit_start(resource, locations, class_code, class_words, unit_type),
     )
 
 
@@ -95,15 +97,47 @@ def _class_codings(resource: Json) -> tuple[tuple[str | None, str | None, str | 
     return tuple(coding for concept in objs(resource, "class") for coding in codings(concept))
 
 
+def _current_entry(entries: list[Json]) -> Json:
+    # Past stays stay "active" in many systems; the one still open (no period end) is where the patient is.
+    active = [entry for entry in entries if text(entry, "status") == "active"]
+    still_open = [entry for entry in active if not _has_ended(entry)]
+    return (still_open or active or entries)[-1]
+
+
 def _current_location(resource: Json, locations: Mapping[str, Json]) -> tuple[str | None, list[str]]:
     """Name of the active (else the last listed) location, and every word that describes it."""
     entries = objs(resource, "location")
     if not entries:
         return None, []
-    # Past stays stay "active" in many systems; the one still open (no period end) is where the patient is.
-    active = [entry for entry in entries if text(entry, "status") == "active"]
-    still_open = [entry for entry in active if not _has_ended(entry)]
-    current = (still_open or active or list(entries))[-1]
+    return _entry_location(_current_entry(list(entries)), locations)
+
+
+def _unit_start(
+    resource: Json, locations: Mapping[str, Json], class_code: str | None, class_words: list[str], unit_type: UnitType
+) -> datetime | None:
+    """Start of the unbroken run of location periods, ending at the current one, whose unit type is the current
+    one: a bed move inside the ICU keeps the ICU admission time; planned and reserved entries are skipped."""
+    entries = list(objs(resource, "location"))
+    if not entries:
+        return None
+    current = _current_entry(entries)
+    index = next(i for i, entry in enumerate(entries) if entry is current)
+    start: datetime | None = None
+    for entry in reversed(entries[: index + 1]):
+        if text(entry, "status") in ("planned", "reserved"):
+            continue
+        _, words = _entry_location(entry, locations)
+        if _unit_type(class_code, [*words, *class_words]) is not unit_type:
+            break
+        period = obj(entry, "period")
+        begun = parse_fhir_datetime(period.get("start")) if period is not None else None
+        if begun is None:
+            break
+        start = begun if start is None else min(start, begun)
+    return start
+
+
+def _entry_location(current: Json, locations: Mapping[str, Json]) -> tuple[str | None, list[str]]:
     reference = obj(current, "location") or {}
     words: list[str] = []
     name = text(reference, "display")

@@ -26,9 +26,30 @@ UNKNOWN_BAND = "unknown"
 ICU_ADMISSION = "icu_admission_time"
 
 
+HOSPITAL_ADMISSION_FEATURE = "hosp_adm_hours"
+
+
 def encounter_start(context: ClinicalContext) -> datetime | None:
-    """ICU admission taken as the start of the context's encounter."""
+    """The start of the context's encounter."""
     return context.encounter.start_utc if context.encounter is not None else None
+
+
+def unit_admission(context: ClinicalContext) -> datetime | None:
+    """ICU admission: when the patient entered the current unit (from the encounter's location periods), else the
+    encounter's own start."""
+    encounter = context.encounter
+    if encounter is None:
+        return None
+    return encounter.unit_start_utc or encounter.start_utc
+
+
+def hospital_admission(context: ClinicalContext) -> datetime | None:
+    """Hospital admission: the encounter's start, but only when its location periods tell the unit admission apart
+    from it. Otherwise the two cannot be told apart and the answer is unknown (None), never "the same instant"."""
+    encounter = context.encounter
+    if encounter is None or encounter.unit_start_utc is None:
+        return None
+    return encounter.start_utc
 
 
 def score_grid(model: LoadedModel, grid: HourlyGrid) -> npt.NDArray[np.float32]:
@@ -43,8 +64,8 @@ class OnnxModelScorer:
         self,
         model: LoadedModel,
         *,
-        icu_admission: Callable[[ClinicalContext], datetime | None] = encounter_start,
-        hospital_admission: Callable[[ClinicalContext], datetime | None] | None = None,
+        icu_admission: Callable[[ClinicalContext], datetime | None] = unit_admission,
+        hospital_admission: Callable[[ClinicalContext], datetime | None] | None = hospital_admission,
         top_contributions: int = 5,
     ) -> None:
         self._model = model
@@ -54,6 +75,8 @@ class OnnxModelScorer:
         card = model.card
         self._medians = np.array([math.nan if f.median is None else f.median for f in card.features], dtype=np.float32)
         self._input_kinds = sorted({k for f in card.features for k in FEATURES[FEATURE_INDEX[f.name]].kinds})
+        names = [f.name for f in card.features]
+        self._hospital_column = names.index(HOSPITAL_ADMISSION_FEATURE) if HOSPITAL_ADMISSION_FEATURE in names else None
 
     @property
     def scorer_id(self) -> str:
@@ -82,6 +105,11 @@ class OnnxModelScorer:
         hospital = self._hospital_admission(context) if self._hospital_admission is not None else None
         grid, latest = grid_from_context(context, admitted, as_of, hospital_admission_utc=hospital)
         inputs = self._model.select(extract(grid)[-1:])
+        if hospital is None and self._hospital_column is not None:
+            # Every training row knew its hospital admission, so an unknown one is imputed with the training median
+            # (neutral in the explanation) rather than left missing (a branch the trees barely learnt) or set to the
+            # unit admission (0 h, which pulled live scores down by about a quarter of the probability).
+            inputs[0, self._hospital_column] = self._medians[self._hospital_column]
         probabilities, points = self._occlusion(inputs[0])
         probability = float(probabilities[0])
         features: dict[str, FeatureValue] = {}
@@ -139,12 +167,11 @@ class OnnxModelScorer:
 def latest_model_scorers(registry: ModelRegistry | None = None) -> list[OnnxModelScorer]:
     """The live scorer of every registered model: its latest version.
 
-    The hospital admission is taken to be the encounter's start, like the ICU admission. Training data always
-    carried a hospital admission time, so leaving it missing would put every live row out of distribution (and
-    lower its score); an encounter start is the closest fact a CDS Hooks call has.
+    The ICU admission is the start of the current unit's location periods (else the encounter's start); the hospital
+    admission is the encounter's start when the two can be told apart, else the training median (see `score`).
     """
     registry = registry or ModelRegistry()
     return [
-        OnnxModelScorer(registry.load(model_id), hospital_admission=encounter_start)
+        OnnxModelScorer(registry.load(model_id))
         for model_id in sorted({model_id for model_id, _ in registry.entries()})
     ]

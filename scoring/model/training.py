@@ -341,7 +341,9 @@ def train(
         ),
         threshold=threshold,
         threshold_method="maximises PhysioNet 2019 normalised utility on the validation split (ONNX scores)",
-        bands=(Band("high", threshold), Band("low", 0.0)),
+        # "moderate" is the factor of two below the alerting threshold: worth a confirming test, not an interruption
+        # (the bundled policy holds it for an hour or until a lactate).
+        bands=(Band("high", threshold), Band("moderate", threshold / 2), Band("low", 0.0)),
         key_inputs=KEY_INPUTS,
         training_data=_training_data(data_path, grid.starts, septic, labels, split, seed),
         metrics={
