@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.admin.policies import router as policies_router
+from api.admin.silences import router as silences_router
+from api.body_limit import BodyLimit
+from api.candidates import router as candidates_router
 from api.catalog import ServiceCatalog
 from api.decisions import router as decisions_router
 from api.errors import (
     HookRequestError,
     document_validation_errors_as_400,
     hook_request_error_handler,
+    http_error_handler,
     validation_error_handler,
 )
+from api.feedback_actions import router as feedback_router
 from api.hook_runner import InFlight
 from api.pipeline import HookPipeline
 from api.prefetch import PrefetchResolver, make_fhir_client
@@ -37,6 +45,7 @@ def create_app(
     pipeline: HookPipeline,
     authenticator: EhrAuthenticator,
     readiness: Callable[[], dict[str, bool]] = lambda: {},
+    background: Callable[[], Callable[[], None]] | None = None,
 ) -> FastAPI:
     in_flight = InFlight()
 
@@ -53,6 +62,9 @@ def create_app(
             allowed_origins=settings.fhir_server_origins,
             salt=settings.pseudonym_salt,
         )
+        # Work that lives as long as the app (the in-process notify worker): `background` starts it and returns
+        # its stop, called last, off the event loop, since it waits for the row in hand.
+        stop_background = background() if background is not None else None
         try:
             yield
         finally:
@@ -61,6 +73,8 @@ def create_app(
             if left:
                 log.warning("shutdown.work_abandoned", tasks=left)
             await client.aclose()
+            if stop_background is not None:
+                await asyncio.to_thread(stop_background)
 
     app = FastAPI(title="cds-control-plane", version="0.1.0", default_response_class=JSONBytes, lifespan=lifespan)
     app.state.in_flight = in_flight
@@ -70,6 +84,7 @@ def create_app(
     app.state.catalog = catalog
     app.state.pipeline = pipeline
     # CDS Hooks clients are browser-embedded apps as often as servers: CORS on every endpoint.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -77,10 +92,15 @@ def create_app(
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=["X-Correlation-Id"],
     )
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(EhrAuthenticationError, ehr_authentication_error_handler)
     app.add_exception_handler(HookRequestError, hook_request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     document_validation_errors_as_400(app)
     app.include_router(router)
     app.include_router(decisions_router)
+    app.include_router(policies_router)
+    app.include_router(silences_router)
+    app.include_router(candidates_router)
+    app.include_router(feedback_router)
     return app

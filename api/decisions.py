@@ -1,4 +1,5 @@
-"""GET /decisions/{id}/explain: why a decision came out as it did (routes tried, mechanisms), from the store."""
+"""GET /decisions/{id}/explain: why a decision came out as it did (routes tried, mechanisms), from the store.
+For informaticists (a staff token with that role), not for EHRs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from api.errors import HookRequestError
 from api.pipeline import HookPipeline
 from api.responses import JSONBytes
 from api.schemas import ErrorRead
-from api.security import EhrClientDep
+from api.security.staff import InformaticistDep
 
 router = APIRouter()
 
@@ -26,11 +27,11 @@ PipelineDep = Annotated[HookPipeline, Depends(_pipeline)]
 @router.get(
     "/decisions/{decision_id}/explain",
     response_class=JSONBytes,
-    responses={401: {"model": ErrorRead}, 404: {"model": ErrorRead}},
+    tags=["admin"],
+    responses={401: {"model": ErrorRead}, 403: {"model": ErrorRead}, 404: {"model": ErrorRead}},
 )
-def explain_decision(decision_id: int, pipeline: PipelineDep, client: EhrClientDep) -> JSONBytes:
-    # Behind the EHR's authentication for now; an informaticist's role of its own comes with the admin API. A plain
-    # `def`: FastAPI runs it in its thread pool, so the database read does not block the event loop.
+def explain_decision(decision_id: int, _: InformaticistDep, pipeline: PipelineDep) -> JSONBytes:
+    # A plain `def`: FastAPI runs it in its thread pool, so the database read does not block the event loop.
     found = pipeline.explain(decision_id)
     if found is None:
         raise HookRequestError(404, f"no decision with id {decision_id}")

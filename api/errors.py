@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.responses import JSONBytes
 from api.schemas import ErrorRead
@@ -27,6 +29,28 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 async def hook_request_error_handler(_: Request, exc: Exception) -> JSONBytes:
     assert isinstance(exc, HookRequestError)
     return JSONBytes(error_body(exc.status, exc.message), status_code=exc.status)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONBytes:
+    # FastAPI's own refusals (a body that is not JSON, 404, 405) in the project's error shape. Their details are
+    # fixed phrases of the framework, never the submitted values.
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "request refused"
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette's Allow names only the first route matching the path; with GET and POST on one path as separate
+        # routes, it must name every method of every route there (RFC 9110 15.5.6).
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return JSONBytes(error_body(exc.status_code, message), status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def validation_error_handler(_: Request, exc: Exception) -> JSONBytes:

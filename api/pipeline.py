@@ -21,6 +21,7 @@ from policy.engine import Evaluation, RoutedPolicy
 from policy.port import Policy
 from policy.state import PolicyState
 from scoring.port import RiskOutput, Scorer
+from shadow.live import LiveShadow, NoShadow
 from store.port import HookCall, ScoredDecision, UnitOfWork
 
 log = get_logger(__name__)
@@ -52,6 +53,7 @@ class HookPipeline:
         salt: str,
         validation: str = "fast",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shadow: LiveShadow | NoShadow | None = None,
     ) -> None:
         self._scorers = scorers
         self._policies = policies
@@ -59,6 +61,8 @@ class HookPipeline:
         self._salt = salt
         self._validation = validation
         self._clock = clock
+        # Live candidates (shadow/live.py): which configuration serves a call (canary), and shadow work after it.
+        self._shadow = shadow or NoShadow()
 
     def unit_of_work(self) -> UnitOfWork:
         return self._unit_of_work()
@@ -90,6 +94,9 @@ class HookPipeline:
         )
         outputs = self._score(service, context, now)
         policy = self._policies[service.policy]
+        plan = self._shadow.plan(service.id, service.hook, service.scorers, context, outputs, now)
+        if plan.serving is not None:
+            policy, outputs = plan.serving.policy, plan.serving.outputs
         patient_key = context.patient.key if context.patient else None
         encounter_id = context.encounter.encounter_id if context.encounter else None
         with self._unit_of_work() as uow:
@@ -131,6 +138,8 @@ class HookPipeline:
             if recorded.created and stateful is not None and evaluations:
                 stateful.record_evaluations(hook_instance, evaluations)
             uow.commit()
+        if recorded.created:
+            self._shadow.submit(plan, hook_instance, decisions, role=_role(request))
         log.info(
             "hook.handled",
             service=service.id,

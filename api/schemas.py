@@ -45,7 +45,8 @@ class HookRequest(_Wire):
     """A CDS Hooks 2.0 service request."""
 
     hook: str = Field(min_length=1)
-    hook_instance: str = Field(alias="hookInstance", min_length=1)
+    # A UUID in the specification; anything up to the stored identifier's width is accepted, longer is a clear 400.
+    hook_instance: str = Field(alias="hookInstance", min_length=1, max_length=128)
     fhir_server: AnyUrl | None = Field(default=None, alias="fhirServer")
     fhir_authorization: FhirAuthorization | None = Field(default=None, alias="fhirAuthorization")
     context: dict[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.hooks.run", "bench.scoring.run", "bench.policy.run"]
+BENCHMARKS = ["bench.hooks.run", "bench.scoring.run", "bench.policy.run", "bench.replay.run", "bench.feedback.run"]
 
 if __name__ == "__main__":
     failed = [name for name in BENCHMARKS if subprocess.call([sys.executable, "-m", name]) != 0]

@@ -6,13 +6,15 @@ from typing import Annotated
 
 import typer
 
+from cdsctl.feedback_cli import app as feedback_app
 from cdsctl.score import score as score_command
 from cdsctl.settings import get_settings
 from notify import cli as notify_cli
 from notify.cli import NotifyRuntime
+from notify.handlers.live import live_handlers
 from policy.cli import app as policy_app
 from scoring.model import cli as model_cli
-from shadow.cli import replay_command
+from shadow.cli import replay_command, report_command, sweep_command
 from store.audit_cli import app as audit_app
 
 app = typer.Typer(
@@ -22,15 +24,23 @@ db_app = typer.Typer(help="Database schema: migrations on SQLite or PostgreSQL."
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit", help="The append-only audit log: verify its hash chain.")
 app.add_typer(policy_app, name="policy", help="Validate policies and run their case tables on a simulated clock.")
+app.add_typer(feedback_app, name="feedback", help="Clinicians' feedback: the report and threshold advice.")
 # `cdsctl worker` and `cdsctl outbox ...`: timers and outbound delivery.
 notify_cli.register(
-    app, lambda: NotifyRuntime(database_url=get_settings().resolved_database_url, settings=get_settings().notify)
+    app,
+    lambda: NotifyRuntime(
+        database_url=get_settings().resolved_database_url,
+        settings=get_settings().notify,
+        handlers=live_handlers(get_settings().notify),
+    ),
 )
 # Model commands sit at the top level: `cdsctl train DATA`, `cdsctl predict DATA --out DIR`.
 app.command("train")(model_cli.train)
 app.command("predict")(model_cli.predict)
 app.command("score")(score_command)
 app.command("replay")(replay_command)
+app.command("sweep")(sweep_command)
+app.command("report")(report_command)
 
 
 @app.command()

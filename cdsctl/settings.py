@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.security.settings import SecuritySettings, refuse_unsafe_in_production
+from api.security.staff_settings import StaffAuthSettings
 from notify.settings import NotifySettings
 
 
@@ -53,6 +54,10 @@ class Settings(BaseSettings):
     fhir_server_origins: list[str] | None = None
     # EHR authentication (signed JWTs). Left unset, it is on everywhere but in development.
     security: SecuritySettings | None = None
+    # Staff (clinician, informaticist, operator) tokens for the admin API; on whenever EHR authentication is.
+    staff_auth: StaffAuthSettings = Field(default_factory=StaffAuthSettings)
+    # How often each worker process looks for a newly activated policy version (the activating process at once).
+    policy_refresh_seconds: float = Field(default=2.0, ge=0, le=300)
     # Durable timers and the outbox of outbound messages (webhooks, FHIR Communications).
     notify: NotifySettings = Field(default_factory=NotifySettings)
     # On shutdown, how long hook work that is still recording may take before the process exits anyway.
@@ -63,6 +68,14 @@ class Settings(BaseSettings):
         if self.security is not None:
             return self.security
         return SecuritySettings(enabled=self.environment is not Environment.DEVELOPMENT)
+
+    @property
+    def worker_in_process(self) -> bool:
+        """Whether `cdsctl serve` runs the notify worker on a background thread: CDS_NOTIFY's `run_in_process`, or
+        when unset, only for the embedded SQLite database (a PostgreSQL deployment runs `cdsctl worker`)."""
+        if self.notify.run_in_process is not None:
+            return self.notify.run_in_process
+        return self.resolved_database_url.startswith("sqlite")
 
     @property
     def resolved_database_url(self) -> str:
@@ -79,7 +92,7 @@ class Settings(BaseSettings):
         if self.fhir_allow_http:
             raise ValueError("CDS_FHIR_ALLOW_HTTP is for development and tests; production fetches over https only")
         refuse_unsafe_in_production(self.resolved_security)
-        problems = self.notify.production_problems()
+        problems = self.notify.production_problems() + self.staff_auth.production_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self

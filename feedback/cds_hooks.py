@@ -35,7 +35,9 @@ class AcceptedSuggestion(_Tolerant):
 
 
 class FeedbackItem(_Tolerant):
-    card: str = Field(min_length=1)
+    # The service's card ids are UUIDs (36 characters); anything longer cannot be one of ours, and is refused before
+    # it reaches a column sized for them.
+    card: str = Field(min_length=1, max_length=36)
     outcome: Literal["accepted", "overridden"]
     outcome_timestamp: AwareDatetime = Field(alias="outcomeTimestamp")
     accepted_suggestions: list[AcceptedSuggestion] | None = Field(default=None, alias="acceptedSuggestions")
@@ -100,10 +102,18 @@ def record_feedback(
                 unknown.append(item.card)
             else:
                 _check_suggestions(item, card.body)
+            # Read before this item is stored: feedback older than the newest response already recorded on the same
+            # alert (out of order, or late) is kept but must not overwrite the state that newer response set.
+            late = (
+                card is not None
+                and card.patient_key is not None
+                and isinstance(uow, ResponseHistory)
+                and _is_late(item.outcome_timestamp, uow.newest_response_at(card.patient_key, card.scorer_id))
+            )
             is_new = uow.repo.record_feedback(_to_record(item, actor=actor, now=now))
             recorded += is_new
             duplicates += not is_new
-            if is_new and card is not None and isinstance(uow, PolicyEventSink):
+            if is_new and not late and card is not None and isinstance(uow, PolicyEventSink):
                 # What the clinician did steers the policy: a dismissal starts the lockout, an accepted suggestion
                 # acknowledges the alert (and stops its escalation ladder). Same transaction as the feedback.
                 uow.record_events(_policy_events(item, card))
@@ -116,6 +126,17 @@ class PolicyEventSink(Protocol):
     """A unit of work that can append policy events (store.policy_state.SqlPolicyUnitOfWork)."""
 
     def record_events(self, events: Iterable[PolicyEvent]) -> None: ...
+
+
+@runtime_checkable
+class ResponseHistory(Protocol):
+    """A unit of work that knows the newest clinician response on an alert (store.policy_state)."""
+
+    def newest_response_at(self, patient_key: str, alert_key: str) -> datetime | None: ...
+
+
+def _is_late(at: datetime, newest: datetime | None) -> bool:
+    return newest is not None and at < newest
 
 
 def _policy_events(item: FeedbackItem, card: StoredCard) -> list[PolicyEvent]:

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from notify.backoff import Backoff
+from notify.port import ChannelName
 
 
 class WebhookTarget(BaseModel):
@@ -27,6 +29,16 @@ class FhirTarget(BaseModel):
     identifier_system: str = "urn:cds-control-plane:outbox"
 
 
+class ChannelRoute(BaseModel):
+    """Where a policy's channel name (an escalation step's `pager`, `ehr-inbox`, or `delay-due`) is delivered."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: ChannelName
+    # The name of a configured webhook or FHIR server.
+    target: str
+
+
 class NotifySettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -44,8 +56,11 @@ class NotifySettings(BaseModel):
     read_timeout_seconds: float = Field(default=10.0, gt=0)
     # Timer handlers that keep raising are retried this often, then the timer is marked failed.
     timer_max_attempts: int = Field(default=5, ge=1, le=100)
-    # Whether `cdsctl serve` runs the worker in-process (the embedded default); off when `cdsctl worker` runs.
-    run_in_process: bool = True
+    # Whether `cdsctl serve` runs the worker in-process; unset means on for the embedded SQLite database and off
+    # otherwise (a PostgreSQL deployment runs `cdsctl worker` beside the service).
+    run_in_process: bool | None = None
+    # Policy channel names (escalation steps' `channel`, and `delay-due`) to the outbox channel and target used.
+    routes: dict[str, ChannelRoute] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_timing(self) -> NotifySettings:
@@ -53,6 +68,14 @@ class NotifySettings(BaseModel):
             raise ValueError("backoff_cap_seconds must be at least backoff_base_seconds")
         if self.lease_seconds <= self.connect_timeout_seconds + self.read_timeout_seconds:
             raise ValueError("lease_seconds must exceed a send's timeouts, or live sends are taken over and repeated")
+        return self
+
+    @model_validator(mode="after")
+    def _check_routes(self) -> NotifySettings:
+        for name, route in self.routes.items():
+            known: dict[str, Any] = dict(self.webhooks if route.channel is ChannelName.WEBHOOK else self.fhir_servers)
+            if route.target not in known:
+                raise ValueError(f"route {name!r}: {route.channel} target {route.target!r} is not configured")
         return self
 
     @property

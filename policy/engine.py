@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+from types import MappingProxyType
+from typing import TypeVar
 
 from clinical.model import ClinicalContext
 from policy.context import PolicyContext
@@ -19,10 +21,10 @@ from policy.matching import Facts
 from policy.mechanisms import DEFAULT_BAND_RANK, CompiledInhibition, compile_inhibitions
 from policy.overlay import OverlayState
 from policy.port import Action, CardContent, Decision, EscalationStep, Reason
-from policy.routing import CompiledRoute, compile_routes, route
+from policy.routing import CompiledRoute, RouteMemo, compile_routes
 from policy.stages import Run, Settled, finish, run_stages
 from policy.state import InMemoryPolicyState, PolicyState
-from policy.trace import Mechanism, Step, Trace
+from policy.trace import Mechanism, RouteAttempt, Step, Trace
 from policy.windows import DEFAULT_SHIFTS, open_windows, shift_start
 from scoring.port import RiskOutput
 
@@ -31,6 +33,15 @@ from scoring.port import RiskOutput
 _ACTION_RANK = {Action.SUPPRESS: 0, Action.DELAY: 1, Action.SURFACE: 2, Action.ESCALATE: 3}
 # "Dismissed recently", as routes may test it.
 RECENT = timedelta(hours=24)
+# Entries each clock cache keeps before it starts afresh (a live service sees ever new instants).
+_CACHE_SIZE = 4096
+_OpenWindows = tuple[Mapping[str, datetime], frozenset[str]]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _bounded(cache: dict[_K, _V]) -> dict[_K, _V]:
+    return cache if len(cache) < _CACHE_SIZE else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,23 @@ class Evaluation:
     events: tuple[PolicyEvent, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Routed:
+    """Where the route tree sends an output: the route that decides, its trace step, and every route tried."""
+
+    chosen: CompiledRoute
+    step: Step
+    attempts: tuple[RouteAttempt, ...]
+    matched: tuple[str, ...]
+
+
+def _routed(matched: list[CompiledRoute], attempts: list[RouteAttempt]) -> _Routed:
+    chosen = max(matched, key=lambda r: _ACTION_RANK[r.settings.action])
+    also = [r.route_id for r in matched if r is not chosen]
+    detail = f"{chosen.route_id}: {chosen.settings.action.value}" + (f" (also matched {also})" if also else "")
+    return _Routed(chosen, Step(Mechanism.ROUTE, False, detail), tuple(attempts), tuple(r.route_id for r in matched))
+
+
 class RoutedPolicy:
     """A policy document made executable. Build once per document version; `evaluate` is pure."""
 
@@ -48,6 +76,7 @@ class RoutedPolicy:
         self.document = document
         self.content_hash = document.content_hash()
         self._root = compile_routes(document)
+        self._route = RouteMemo(self._root, _routed)
         self._inhibitions = compile_inhibitions(document.inhibit_rules)
         self._ranks: dict[str, Mapping[str, int]] = {
             scorer: {band: i for i, band in enumerate(bands)} for scorer, bands in document.scorers.items()
@@ -56,6 +85,10 @@ class RoutedPolicy:
         self._shifts = tuple(document.budget.shifts) if document.budget else DEFAULT_SHIFTS
         # `decide` (the Policy port) has no state argument; it reads this one, empty unless the wiring gives one.
         self._state: PolicyState = state if state is not None else InMemoryPolicyState()
+        # Clock arithmetic is pure in `now`; replay asks about the same simulated hours for every stay, so it is
+        # remembered (keyed with the time zone too, as equal instants in other zones render differently).
+        self._shift_cache: dict[tuple[datetime, tzinfo | None], datetime] = {}
+        self._window_cache: dict[tuple[datetime, tzinfo | None, frozenset[str]], _OpenWindows] = {}
 
     @property
     def policy_id(self) -> str:
@@ -82,12 +115,15 @@ class RoutedPolicy:
     ) -> list[Evaluation]:
         """Decide a hook call's outputs together: each sees the others as inhibition sources, and the events of
         the ones before it (so two warnings in one call count twice against the budget)."""
-        overlay = OverlayState(state)
+        # The overlay is made only once a later output needs it: until then it would read through to `state`.
+        overlay: OverlayState | None = None
         out = []
-        for output in outputs:
-            evaluation = self.evaluate(output, context, overlay, now, siblings=outputs)
-            overlay.add(evaluation.events)
+        for i, output in enumerate(outputs):
+            evaluation = self.evaluate(output, context, state if overlay is None else overlay, now, siblings=outputs)
             out.append(evaluation)
+            if i + 1 < len(outputs):
+                overlay = overlay or OverlayState(state)
+                overlay.add(evaluation.events)
         return out
 
     def evaluate(
@@ -108,11 +144,10 @@ class RoutedPolicy:
             decision = self._decision(output, now, Action.SUPPRESS, (Reason.NO_DATA,), "root")
             step = Step(Mechanism.NO_DATA, True, "the scorer had no inputs: never shown as low risk")
             return Evaluation(decision, Trace((), (), "root", (step,)), tuple(seen))
-        window_ends = open_windows(self.document.time_windows, self._zone, now, context.open_windows)
-        facts = self._facts(output, context, state, now, ranks, frozenset(window_ends))
-        matched, attempts = route(self._root, facts)
-        chosen = max(matched, key=lambda r: _ACTION_RANK[r.settings.action])
-        also = [r.route_id for r in matched if r is not chosen]
+        window_ends, open_names = self._open_windows(now, context.open_windows)
+        facts = self._facts(output, context, state, now, ranks, open_names)
+        routed = self._route(facts)
+        chosen = routed.chosen
         run = Run(
             policy=self,
             output=output,
@@ -125,8 +160,7 @@ class RoutedPolicy:
             ranks=ranks,
             window_ends=window_ends,
         )
-        detail = f"{chosen.route_id}: {chosen.settings.action.value}" + (f" (also matched {also})" if also else "")
-        run.steps.append(Step(Mechanism.ROUTE, False, detail))
+        run.steps.append(routed.step)
         settled: Settled = run_stages(run) or finish(run)
         decision = self._decision(
             output,
@@ -138,7 +172,7 @@ class RoutedPolicy:
             delay_until=settled.delay_until,
             escalation=chosen.settings.escalation if settled.action is Action.ESCALATE else (),
         )
-        trace = Trace(tuple(attempts), tuple(r.route_id for r in matched), chosen.route_id, tuple(run.steps))
+        trace = Trace(routed.attempts, routed.matched, chosen.route_id, tuple(run.steps))
         return Evaluation(decision, trace, (*seen, *run.events))
 
     def _decision(
@@ -205,7 +239,24 @@ class RoutedPolicy:
         )
 
     def shift_began(self, now: datetime) -> datetime:
-        return shift_start(self._shifts, self._zone, now)
+        key = (now, now.tzinfo)
+        began = self._shift_cache.get(key)
+        if began is None:
+            began = shift_start(self._shifts, self._zone, now)
+            self._shift_cache = _bounded(self._shift_cache)
+            self._shift_cache[key] = began
+        return began
+
+    def _open_windows(self, now: datetime, external: frozenset[str]) -> _OpenWindows:
+        """Open windows with when each closes, and their names."""
+        key = (now, now.tzinfo, external)
+        found = self._window_cache.get(key)
+        if found is None:
+            ends = open_windows(self.document.time_windows, self._zone, now, external)
+            found = (MappingProxyType(ends), frozenset(ends))
+            self._window_cache = _bounded(self._window_cache)
+            self._window_cache[key] = found
+        return found
 
     def due_ladder_steps(self, patient: str, key: str, state: PolicyState, now: datetime) -> list[PolicyEvent]:
         """Rungs of this alert's open ladder that are due now, unacknowledged."""

@@ -96,27 +96,35 @@ _BOUNDS = (
 class CompiledMatch:
     """A `match` block turned into checks once, at load time, so a decision only runs closures."""
 
-    __slots__ = ("_checks", "output_labels")
+    __slots__ = ("_checks", "output_labels", "reads")
 
     def __init__(self, match: Match) -> None:
         checks: list[_Check] = []
+        reads: set[str] = set()
         for name in _LABELS:
             matcher = getattr(match, name)
             if matcher is not None:
                 checks.append(_label_check(name, matcher))
+                reads.add(f"labels.{name}")
         for name in _FLAGS:
             flag = getattr(match, name)
             if flag is not None:
                 checks.append(_flag_check(name, flag))
+                reads.add(name)
         for name, attr, lower in _BOUNDS:
             bound = getattr(match, name)
             if bound is not None:
                 checks.append(_bound_check(name, attr, bound, lower=lower))
+                reads.add(attr)
         if match.band_trend is not None:
             checks.append(_trend_check(frozenset(match.band_trend)))
+            reads.add("band_trend")
         if match.window is not None:
             checks.append(_window_check(match.window))
+            reads.add("windows")
         self._checks = tuple(checks)
+        # The facts the checks read ("labels.band", "age_years", ...): equal on these, the answer is the same.
+        self.reads = frozenset(reads)
         # Which output labels the block names: an inhibition source that names none is a fact about the patient.
         self.output_labels = {n for n in ("scorer", "band") if getattr(match, n) is not None}
 

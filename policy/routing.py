@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from policy.document import CardTemplate, DelaySpec, Lockout, Match, PolicyDocument, Route, RouteSettings
 from policy.matching import CompiledMatch, Facts
@@ -108,3 +109,42 @@ def route(root: CompiledRoute, facts: Facts) -> tuple[list[CompiledRoute], list[
     """Every route that takes the output, in tree order (the root when none does), and every route tried."""
     attempts: list[RouteAttempt] = []
     return _walk(root, facts, attempts) or [root], attempts
+
+
+class RouteMemo(Generic[_T]):
+    """`route`, and what `derive` makes of its answer, remembered by the facts the tree's matchers read: matching
+    is pure, so equal reads give one answer. Replay asks the same few questions hundreds of thousands of times.
+    """
+
+    def __init__(
+        self,
+        root: CompiledRoute,
+        derive: Callable[[list[CompiledRoute], list[RouteAttempt]], _T],
+        *,
+        limit: int = 4096,
+    ) -> None:
+        self.root = root
+        self._derive = derive
+        reads: set[str] = set()
+        pending = [root]
+        while pending:
+            node = pending.pop()
+            reads |= node.match.reads
+            pending.extend(node.children)
+        self._labels = tuple(sorted(r.removeprefix("labels.") for r in reads if r.startswith("labels.")))
+        self._attrs = tuple(sorted(r for r in reads if not r.startswith("labels.")))
+        self._limit = limit
+        self._cache: dict[tuple[object, ...], _T] = {}
+
+    def __call__(self, facts: Facts) -> _T:
+        labels = facts.labels
+        # Values with their type: 65 and 65.0 match alike but a failure sentence prints them differently.
+        values = [getattr(facts, a) for a in self._attrs]
+        key = (*[labels.get(n, "") for n in self._labels], *[(type(v), v) for v in values])
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._derive(*route(self.root, facts))
+            if len(self._cache) >= self._limit:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,6 +17,38 @@ from policy.matching import CompiledMatch, Facts
 
 class SilenceRefusedError(ValueError):
     """A silence request that cannot be accepted; the message says which field and why."""
+
+
+class SilenceStatus(StrEnum):
+    PENDING = "pending"  # starts later
+    ACTIVE = "active"
+    EXPIRED = "expired"  # ran out, or was expired early
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRecord:
+    """A silence as listed: its latest form (an early expiry moves `ends_at` to the expiry) and when it was expired."""
+
+    silence: Silence
+    expired_at: datetime | None = None
+
+    def status(self, now: datetime) -> SilenceStatus:
+        if now >= self.silence.ends_at:
+            return SilenceStatus.EXPIRED
+        return SilenceStatus.ACTIVE if now >= self.silence.starts_at else SilenceStatus.PENDING
+
+
+def fold_silences(events: Iterable[SilenceCreated | SilenceExpired]) -> dict[str, SilenceRecord]:
+    """The silences a log of silence events describes, by id, folded as the live policy state folds them."""
+    records: dict[str, SilenceRecord] = {}
+    for event in events:
+        if isinstance(event, SilenceCreated):
+            records[event.silence.silence_id] = SilenceRecord(event.silence)
+        elif event.silence_id in records:
+            record = records[event.silence_id]
+            ends_at = min(record.silence.ends_at, event.at)
+            records[event.silence_id] = SilenceRecord(replace(record.silence, ends_at=ends_at), expired_at=event.at)
+    return records
 
 
 def create_silence(

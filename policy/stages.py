@@ -80,14 +80,13 @@ class Run:
     released: bool = False
     bypass_dedup: bool = False
     indicator: Indicator | None = None
+    # The pseudonymous patient and the alert key, read by every stage: kept as plain fields, set once.
+    patient: str | None = field(init=False)
+    key: str = field(init=False)
 
-    @property
-    def patient(self) -> str | None:
-        return self.context.patient.key
-
-    @property
-    def key(self) -> str:
-        return self.output.scorer_id
+    def __post_init__(self) -> None:
+        self.patient = self.context.patient.key
+        self.key = self.output.scorer_id
 
     @property
     def rank(self) -> int:
@@ -135,8 +134,11 @@ def _inhibition(run: Run) -> Settled | None:
     if not rules:
         return None
     encounter = run.context.patient.encounter_id
-    firing = firing_alerts(run.output, run.siblings, run.state, run.patient, encounter, run.now)
-    found = inhibited_by(rules, run.facts, firing, encounter)
+    # What is firing is looked up only when a rule aimed at this output is set off by another alert.
+    aimed = [r for r in rules if r.target.matches(run.facts)]
+    needed = any(r.source.output_labels for r in aimed)
+    firing = firing_alerts(run.output, run.siblings, run.state, run.patient, encounter, run.now) if needed else []
+    found = inhibited_by(aimed, run.facts, firing, encounter)
     if found is None:
         run.note(Mechanism.INHIBITION, False, "no inhibiting condition")
         return None

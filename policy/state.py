@@ -13,6 +13,7 @@ from policy.events import (
     AlertDelayed,
     AlertDismissed,
     AlertSnoozed,
+    AlertSuppressed,
     AlertSurfaced,
     DelayCancelled,
     DelayReleased,
@@ -90,6 +91,15 @@ class InMemoryPolicyState:
             self._apply_one(event)
 
     def _apply_one(self, event: PolicyEvent) -> None:
+        # The common events are found by their exact type; anything else (a subclass) goes the long way.
+        if type(event) is OutputEvaluated:
+            self._seen[(event.patient, event.alert_key)] = event
+        elif type(event) is AlertSuppressed:
+            pass  # nothing reads suppressions back
+        else:
+            self._apply_other(event)
+
+    def _apply_other(self, event: PolicyEvent) -> None:
         if isinstance(event, SilenceCreated):
             self._silences[event.silence.silence_id] = event.silence
             return

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from policy.document import PolicyDocument, load_policy
+from policy.document import PolicyDocument, Route, load_policy
 
 
 class VersionRefusedError(ValueError):
@@ -24,6 +27,15 @@ class PolicyVersion:
 
     def document(self) -> PolicyDocument:
         return load_policy(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """A version as the store holds it: the immutable version, and whether it is the one in force."""
+
+    version: PolicyVersion
+    active: bool
+    activated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +98,56 @@ class PolicyVersions:
         if activated is None:
             return None
         return next(v for v in self.history(policy_id) if v.content_hash == activated.content_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDiff:
+    """What changed between two versions: the YAML as a unified diff, and which parts of the document changed."""
+
+    unified: str
+    # Top-level fields whose validated value differs (formatting and comments never count).
+    changed_fields: tuple[str, ...]
+    # Routes by path ("news2/news2-high", or the list index for an unnamed route).
+    routes_added: tuple[str, ...]
+    routes_removed: tuple[str, ...]
+    routes_changed: tuple[str, ...]
+
+
+def diff_versions(old: PolicyVersion, new: PolicyVersion) -> PolicyDiff:
+    unified = "".join(
+        difflib.unified_diff(
+            old.text.splitlines(keepends=True),
+            new.text.splitlines(keepends=True),
+            fromfile=f"{old.policy_id}@{old.version}",
+            tofile=f"{new.policy_id}@{new.version}",
+        )
+    )
+    before, after = old.document(), new.document()
+    dumped_before, dumped_after = _dump(before), _dump(after)
+    changed = tuple(
+        name
+        for name in PolicyDocument.model_fields
+        if name != "version" and dumped_before.get(name) != dumped_after.get(name)
+    )
+    old_routes, new_routes = dict(_routes(before.routes)), dict(_routes(after.routes))
+    return PolicyDiff(
+        unified=unified,
+        changed_fields=changed,
+        routes_added=tuple(path for path in new_routes if path not in old_routes),
+        routes_removed=tuple(path for path in old_routes if path not in new_routes),
+        routes_changed=tuple(
+            path for path, route in new_routes.items() if path in old_routes and old_routes[path] != route
+        ),
+    )
+
+
+def _dump(document: PolicyDocument) -> Mapping[str, Any]:
+    return document.model_dump(mode="json", by_alias=False)
+
+
+def _routes(routes: list[Route], prefix: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    # A route's own settings without its children, so a change deep down names only the route it is in.
+    for index, route in enumerate(routes):
+        path = f"{prefix}{route.name or index}"
+        yield path, route.model_dump(mode="json", exclude={"routes"})
+        yield from _routes(route.routes, f"{path}/")

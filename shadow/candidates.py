@@ -36,8 +36,18 @@ def parse_candidate(spec: str, default_threshold: float, name: str | None = None
 
 
 def band_edges(card: ModelCard, threshold: float) -> tuple[tuple[str, float], ...]:
-    """The card's bands (highest first) with the card's threshold edge moved to the candidate's threshold."""
-    return tuple((b.name, threshold if b.min_score == card.threshold else b.min_score) for b in card.bands)
+    """The card's bands (highest first) for a candidate threshold: every edge scaled by the same factor, so the
+    alerting edge lands on the candidate's threshold and the bands below keep their proportion to it (the card's
+    `moderate` starts at half the threshold, and so does a candidate's)."""
+    return scaled_edges(tuple((b.name, b.min_score) for b in card.bands), card.threshold, threshold)
+
+
+def scaled_edges(
+    edges: tuple[tuple[str, float], ...], card_threshold: float, threshold: float
+) -> tuple[tuple[str, float], ...]:
+    """Band edges with the card's threshold moved to `threshold` and every other edge scaled alike."""
+    ratio = threshold / card_threshold
+    return tuple((name, threshold if edge == card_threshold else edge * ratio) for name, edge in edges)
 
 
 def always_suppressed(policy: RoutedPolicy, scorer: str, band: str) -> bool:

@@ -129,6 +129,19 @@ def _weighted_quantiles(values: FloatArray, weights: FloatArray, qs: tuple[float
     return [float(v[min(np.searchsorted(cum, q * cum[-1]), len(v) - 1)]) for q in qs]
 
 
+RANKING_METRICS = ("auroc", "auprc")
+
+
+def ranking_shared(metric: str, arm: int, overall: bool) -> bool:
+    """True when an arm's bootstrap draws of this metric are the live arm's (arm 0) own draws.
+
+    Every replay arm ranks rows by the one model's scores (arms differ in threshold and policy, which AUROC and
+    AUPRC do not see), so on the same draws of stays they are equal and the paired difference is exactly 0. An arm
+    scored by another model version would need draws of its own. Ranking draws are computed overall only.
+    """
+    return overall and arm > 0 and metric in RANKING_METRICS
+
+
 @dataclass(frozen=True, slots=True)
 class RowStats:
     """What row-level metrics need: per-stay utility sums and the score groups for weighted AUROC / AUPRC."""

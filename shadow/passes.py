@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -22,11 +23,12 @@ from policy.engine import RoutedPolicy
 from policy.port import Action
 from policy.state import InMemoryPolicyState
 from scoring.port import RiskOutput
-from shadow.candidates import Candidate, always_suppressed
+from shadow.candidates import Candidate, always_suppressed, scaled_edges
 from shadow.inputs import ReplayInput, patient_key
 
 # PhysioNet has no wall-clock times; every stay is admitted at this instant, so time-of-day rules (handover
-# windows, shifts) act as they would for a morning admission. Row hour h is decided at the end of ICU hour h.
+# windows, shifts) act as they would for a morning admission (FHIR stays keep their own admission instant). Row
+# hour h is decided at the end of ICU hour h.
 ICU_ADMISSION = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 HOOK, ROLE, UNIT_TYPE = "patient-view", "nurse", "icu"
 ACTION_CODES: tuple[Action, ...] = (Action.SUPPRESS, Action.SURFACE, Action.ESCALATE, Action.DELAY)
@@ -44,9 +46,16 @@ class ScorerInfo:
     bands: tuple[tuple[str, float], ...]
 
 
+@lru_cache(maxsize=4096)
 def decision_time(hour: int) -> datetime:
     """The simulated instant a row is decided at: the last second of its ICU hour."""
     return ICU_ADMISSION + timedelta(hours=hour, seconds=-1)
+
+
+@lru_cache(maxsize=4096)
+def measurement_time(hour: int) -> datetime:
+    """When a measurement of ICU hour `hour` is taken to have been made: the start of that hour."""
+    return ICU_ADMISSION + timedelta(hours=hour - 1)
 
 
 def band_of(score: float, bands: tuple[tuple[str, float], ...]) -> str:
@@ -62,31 +71,47 @@ def decide_stay(
     """Action code of every row of one stay, decided in order against a state built from the engine's own events."""
     lo = int(data.starts[stay])
     hi = int(data.starts[stay + 1]) if stay + 1 < len(data.starts) else data.rows
-    actions = np.zeros(hi - lo, dtype=np.int8)
+    codes = [0] * (hi - lo)
     key = patient_key(data.stay_ids[stay])
     age = float(data.ages[stay])
-    unit = UnitFacts(unit_id=data.units[stay], unit_type=UNIT_TYPE)
+    unit_type = data.unit_types[stay] if data.unit_types is not None else UNIT_TYPE
+    unit = UnitFacts(unit_id=data.units[stay], unit_type=unit_type)
+    admitted = data.admissions[stay] if data.admissions is not None else ICU_ADMISSION
+    at, measured_at = (decision_time, measurement_time) if admitted == ICU_ADMISSION else _clock(admitted)
+    scores = data.scores[lo:hi].tolist()
+    hours = data.hours[lo:hi].tolist()
+    partial = data.partial[lo:hi].tolist()
+    # Per watched kind, the hour (within the stay) of its latest measurement so far, -1 if none yet.
+    measured = [
+        (
+            kind,
+            [h if r >= 0 else -1 for h, r in zip(data.hours[rows[lo:hi]].tolist(), rows[lo:hi].tolist(), strict=True)],
+        )
+        for kind, rows in data.last_measured.items()
+    ]
     state = InMemoryPolicyState()
     previous: str | None = None
-    for i in range(lo, hi):
-        score = float(data.scores[i])
+    context: PolicyContext | None = None
+    seen_at: list[int] = []
+    for i, score in enumerate(scores):
         band = band_of(score, scorer.bands)
         if band == previous and band in elide:
             continue
         previous = band
-        hour = int(data.hours[i])
-        now = decision_time(hour)
-        observed = {
-            kind: decision_time(int(data.hours[rows[i]]) - 1) + timedelta(seconds=1)
-            for kind, rows in data.last_measured.items()
-            if rows[i] >= 0
-        }
-        context = PolicyContext(
-            hook=HOOK,
-            role=ROLE,
-            unit=unit,
-            patient=PatientFacts(key=key, encounter_id=key, age_years=None if age != age else age, observed=observed),
-        )
+        hour = hours[i]
+        now = at(hour)
+        latest = [seen[i] for _, seen in measured]
+        if context is None or latest != seen_at:  # the context changes only with a new watched measurement
+            seen_at = latest
+            observed = {kind: measured_at(h) for (kind, _), h in zip(measured, latest, strict=True) if h >= 0}
+            context = PolicyContext(
+                hook=HOOK,
+                role=ROLE,
+                unit=unit,
+                patient=PatientFacts(
+                    key=key, encounter_id=key, age_years=None if age != age else age, observed=observed
+                ),
+            )
         output = RiskOutput(
             scorer_id=scorer.scorer_id,
             scorer_version=scorer.version,
@@ -94,12 +119,24 @@ def decide_stay(
             band=band,
             as_of=now,
             input_hash=f"replay:{key}:{hour}",
-            partial=bool(data.partial[i]),
+            partial=partial[i],
         )
         (evaluation,) = policy.evaluate_all([output], context, state, now)
         state.apply(evaluation.events)
-        actions[i - lo] = _CODE[evaluation.decision.action]
-    return actions
+        codes[i] = _CODE[evaluation.decision.action]
+    return np.array(codes, dtype=np.int8)
+
+
+def _clock(admitted: datetime) -> tuple[Callable[[int], datetime], Callable[[int], datetime]]:
+    """`decision_time` and `measurement_time` for a stay admitted at a real instant (FHIR data)."""
+
+    def decided(hour: int) -> datetime:
+        return admitted + timedelta(hours=hour, seconds=-1)
+
+    def measured(hour: int) -> datetime:
+        return admitted + timedelta(hours=hour - 1)
+
+    return decided, measured
 
 
 # The forked workers read the replay arrays from this module global instead of receiving them pickled per task.
@@ -113,7 +150,7 @@ def _prepared(index: int) -> tuple[RoutedPolicy, ScorerInfo, frozenset[str]]:
         _, base, candidates = _SHARED
         candidate = candidates[index]
         policy = RoutedPolicy(candidate.document)
-        bands = tuple((name, candidate.threshold if edge == base.bands[0][1] else edge) for name, edge in base.bands)
+        bands = scaled_edges(base.bands, base.bands[0][1], candidate.threshold)
         scorer = ScorerInfo(base.scorer_id, base.version, bands)
         elide = frozenset(name for name, _ in bands if always_suppressed(policy, scorer.scorer_id, name))
         _POLICIES[index] = (policy, scorer, elide)

@@ -7,7 +7,7 @@ and by unit) with 95% intervals, and paired differences of every candidate again
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +19,14 @@ from clinical.physionet import load_table
 from policy.document import Route
 from scoring.model.registry import LoadedModel
 from shadow.candidates import Candidate, band_edges
+from shadow.fhir_input import fhir_replay_input, is_fhir, read_units
 from shadow.inputs import ReplayInput, patient_key, replay_input
-from shadow.metrics import alert_metrics, row_metrics, row_stats, stay_stats
+from shadow.metrics import alert_metrics, ranking_shared, row_metrics, row_stats, stay_stats
 from shadow.passes import ACTION_CODES, ALERTING, ScorerInfo, run_policies
 
 ALL_UNITS = "all"
+# The metrics that need no outcome labels: what a replay of unlabelled (FHIR) data reports.
+BURDEN_METRICS = ("alerts_per_patient_day", "share_of_stays_alerted", "time_to_first_alert_median_h")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +72,26 @@ def replay(
     bootstrap: int = 200,
     seed: int = 2019,
     progress: bool = False,
+    stay_ids: Collection[str] | None = None,
+    units: Path | None = None,
 ) -> ReplayResult:
-    """Load, score once, decide per candidate, evaluate. `candidates[0]` is the live arm."""
+    """Load, score once, decide per candidate, evaluate. `candidates[0]` is the live arm; `stay_ids` a slice.
+
+    `data_path` holds PhysioNet .psv stays or FHIR (NDJSON, Bundles: `shadow.fhir_input`); `units` is a CSV mapping
+    FHIR patients to units. Data without labels (FHIR) gets the alert-burden metrics only.
+    """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    table = load_table(data_path)
-    seconds["load"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    data = replay_input(table, model, watched_kinds(candidates))
-    del table
-    seconds["score"] = time.perf_counter() - clock
+    if is_fhir(data_path):
+        data = fhir_replay_input(data_path, model, watched_kinds(candidates), read_units(units) if units else None)
+        seconds["load and score"] = time.perf_counter() - clock
+    else:
+        table = load_table(data_path, stay_ids)
+        seconds["load"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        data = replay_input(table, model, watched_kinds(candidates))
+        del table
+        seconds["score"] = time.perf_counter() - clock
     clock = time.perf_counter()
     card = model.card
     scorer = ScorerInfo(card.model_id, card.version, band_edges(card, card.threshold))
@@ -86,6 +99,11 @@ def replay(
     seconds["policy"] = time.perf_counter() - clock
     clock = time.perf_counter()
     metrics, differences = evaluate(data, candidates, actions, bootstrap=bootstrap, seed=seed)
+    if not data.labelled:  # without outcomes, precision, recall, lead time and utility are not defined
+        metrics, differences = (
+            f.filter(pl.col("metric").is_in(BURDEN_METRICS)) if "metric" in f.columns else f
+            for f in (metrics, differences)
+        )
     seconds["metrics"] = time.perf_counter() - clock
     return ReplayResult(data, tuple(candidates), actions, metrics, differences, seconds)
 
@@ -121,6 +139,8 @@ def evaluate(
             reps = [{**row_metrics(ranks, d * m, ranking=ranking), **alert_metrics(alert_stats, d * m)} for d in draws]
             for name, value in point.items():
                 sample = np.array([r.get(name, np.nan) for r in reps])
+                if ranking_shared(name, index, unit == ALL_UNITS):  # same scores as live: same draws, difference 0
+                    sample = values[(candidates[0].name, ALL_UNITS)][name]
                 values[(candidate.name, unit)] = values.get((candidate.name, unit), {})
                 values[(candidate.name, unit)][name] = sample
                 lo, hi = _interval(sample)

@@ -10,9 +10,22 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
+from notify.live_timers import arm_timers
 from policy.document import Match
 from policy.engine import Evaluation
 from policy.events import (
@@ -35,7 +48,7 @@ from policy.events import (
 from policy.port import EscalationStep, Indicator, Reason
 from policy.state import Escalation
 from store.documents import plain_json
-from store.repository import SqlUnitOfWork
+from store.repository import DECISION_IDS, SqlUnitOfWork
 from store.tables import DecisionRow, PolicyEventRow, RiskOutputRow
 
 _EVENTS: Table = PolicyEventRow.__table__  # type: ignore[assignment]
@@ -60,6 +73,92 @@ _KINDS: dict[str, type[Any]] = {
 _TIMES = frozenset({"at", "active_until", "until", "starts_at", "ends_at", "created_at"})
 _DELAY_KINDS = ("AlertDelayed", "DelayReleased", "DelayCancelled")
 _CLOSING_KINDS = ("AlertDismissed", "AlertAcknowledged")
+
+
+# The state's queries, built once with bound parameters: building a statement costs several times running it.
+def _kind_in(kinds: Sequence[str], table: FromClause = _EVENTS) -> ColumnElement[bool]:
+    # The kinds are our own event class names, written into the SQL: a list of bound values would be re-expanded
+    # on every execution.
+    return table.c.kind.in_([literal_column(f"'{kind}'") for kind in kinds])
+
+
+def _newest_of(kinds: tuple[str, ...]) -> Select[Any]:
+    return (
+        select(_EVENTS.c.kind, _EVENTS.c.payload)
+        .where(
+            _EVENTS.c.patient_key == bindparam("patient"),
+            _EVENTS.c.alert_key == bindparam("alert_key"),
+            _EVENTS.c.kind == kinds[0] if len(kinds) == 1 else _kind_in(kinds),
+        )
+        .order_by(_EVENTS.c.id.desc())
+        .limit(1)
+    )
+
+
+_NEWEST: dict[tuple[str, ...], Select[Any]] = {}
+_COUNT = select(func.count()).select_from(_EVENTS)
+_DISMISSALS_SINCE = _COUNT.where(
+    _EVENTS.c.patient_key == bindparam("patient"),
+    _EVENTS.c.kind == "AlertDismissed",
+    _EVENTS.c.at >= bindparam("since"),
+)
+_INTERRUPTIVE = (
+    _EVENTS.c.kind == "AlertSurfaced",
+    _EVENTS.c.interruptive.is_(True),
+    _EVENTS.c.at >= bindparam("since"),
+)
+_INTERRUPTIVE_IN_UNIT = _COUNT.where(_EVENTS.c.unit_id == bindparam("unit_id"), *_INTERRUPTIVE)
+_INTERRUPTIVE_NO_UNIT = _COUNT.where(_EVENTS.c.unit_id.is_(None), *_INTERRUPTIVE)
+_SAME_ALERT = and_(_EVENTS.c.patient_key == bindparam("patient"), _EVENTS.c.alert_key == bindparam("alert_key"))
+_AFTER_START = and_(_SAME_ALERT, _EVENTS.c.id > bindparam("start_id"))
+_LADDER_START = (
+    select(_EVENTS.c.id, _EVENTS.c.payload)
+    .where(_SAME_ALERT, _EVENTS.c.kind == "EscalationStarted")
+    .order_by(_EVENTS.c.id.desc())
+    .limit(1)
+)
+_LADDER_STEPS = select(_EVENTS.c.payload).where(_AFTER_START, _EVENTS.c.kind == "EscalationStepReached")
+_LADDER_CLOSED = select(_EVENTS.c.at).where(_AFTER_START, _kind_in(_CLOSING_KINDS)).order_by(_EVENTS.c.id).limit(1)
+
+
+def _open_ladders() -> Select[Any]:
+    later = aliased(_EVENTS)
+    same_after = and_(
+        later.c.patient_key == _EVENTS.c.patient_key,
+        later.c.alert_key == _EVENTS.c.alert_key,
+        later.c.id > _EVENTS.c.id,
+    )
+    # The newest ladder of each alert that no dismissal or acknowledgement has closed since it started.
+    return (
+        select(_EVENTS.c.patient_key, _EVENTS.c.alert_key)
+        .where(
+            _EVENTS.c.kind == "EscalationStarted",
+            ~exists().where(same_after, _kind_in(("EscalationStarted", *_CLOSING_KINDS), later)),
+        )
+        .order_by(_EVENTS.c.id)
+    )
+
+
+_OPEN_LADDERS = _open_ladders()
+_ACTIVE_ALERTS = select(_EVENTS.c.payload).where(
+    _EVENTS.c.id.in_(
+        select(func.max(_EVENTS.c.id))
+        .where(_EVENTS.c.patient_key == bindparam("patient"), _EVENTS.c.kind == "AlertSurfaced")
+        .group_by(_EVENTS.c.alert_key)
+    ),
+    _EVENTS.c.until > bindparam("now"),
+)
+# Candidates: silences some version of which runs past now; older ones cannot be active.
+_SILENCES = (
+    select(_EVENTS.c.id, _EVENTS.c.kind, _EVENTS.c.at, _EVENTS.c.payload)
+    .where(
+        _kind_in(("SilenceCreated", "SilenceExpired")),
+        _EVENTS.c.alert_key.in_(
+            select(_EVENTS.c.alert_key).where(_EVENTS.c.kind == "SilenceCreated", _EVENTS.c.until > bindparam("now"))
+        ),
+    )
+    .order_by(_EVENTS.c.id)
+)
 
 
 def _kind(event: PolicyEvent) -> str:
@@ -142,6 +241,8 @@ def record_events(
         for event, decision_id in zip(events, ids, strict=True)
     ]
     session.execute(_EVENTS.insert(), rows)
+    # Ladders and holds arm their durable timers in this same transaction: never one without the other.
+    arm_timers(session, events)
 
 
 def patient_lock_key(patient_key: str) -> int:
@@ -169,22 +270,19 @@ class SqlPolicyState:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def _latest(self, patient: str, alert_key: str, kinds: Sequence[str]) -> PolicyEvent | None:
+    def _latest(self, patient: str, alert_key: str, kinds: tuple[str, ...]) -> PolicyEvent | None:
         def compute() -> PolicyEvent | None:
-            query = (
-                select(_EVENTS.c.kind, _EVENTS.c.payload)
-                .where(_EVENTS.c.patient_key == patient, _EVENTS.c.alert_key == alert_key, _EVENTS.c.kind.in_(kinds))
-                .order_by(_EVENTS.c.id.desc())
-                .limit(1)
-            )
-            row = self._session.execute(query).first()
+            query = _NEWEST.get(kinds)
+            if query is None:
+                query = _NEWEST[kinds] = _newest_of(kinds)
+            row = self._session.execute(query, {"patient": patient, "alert_key": alert_key}).first()
             return None if row is None else _decode(row.kind, row.payload)
 
-        found: PolicyEvent | None = self._remember(("latest", patient, alert_key, tuple(kinds)), compute)
+        found: PolicyEvent | None = self._remember(("latest", patient, alert_key, kinds), compute)
         return found
 
-    def _count(self, *where: ColumnElement[bool]) -> int:
-        return int(self._session.scalar(select(func.count()).select_from(_EVENTS).where(*where)) or 0)
+    def _count(self, query: Select[Any], parameters: dict[str, Any]) -> int:
+        return int(self._session.scalar(query, parameters) or 0)
 
     def last_seen(self, patient: str, alert_key: str) -> OutputEvaluated | None:
         found = self._latest(patient, alert_key, ("OutputEvaluated",))
@@ -201,9 +299,7 @@ class SqlPolicyState:
     def dismissals_since(self, patient: str, since: datetime) -> int:
         count: int = self._remember(
             ("dismissals", patient, since),
-            lambda: self._count(
-                _EVENTS.c.patient_key == patient, _EVENTS.c.kind == "AlertDismissed", _EVENTS.c.at >= since
-            ),
+            lambda: self._count(_DISMISSALS_SINCE, {"patient": patient, "since": since}),
         )
         return count
 
@@ -223,47 +319,23 @@ class SqlPolicyState:
         return escalation
 
     def _escalation(self, patient: str, alert_key: str) -> Escalation | None:
-        same = and_(_EVENTS.c.patient_key == patient, _EVENTS.c.alert_key == alert_key)
-        start = self._session.execute(
-            select(_EVENTS.c.id, _EVENTS.c.payload)
-            .where(same, _EVENTS.c.kind == "EscalationStarted")
-            .order_by(_EVENTS.c.id.desc())
-            .limit(1)
-        ).first()
+        alert = {"patient": patient, "alert_key": alert_key}
+        start = self._session.execute(_LADDER_START, alert).first()
         if start is None:
             return None
-        after = and_(same, _EVENTS.c.id > start.id)
-        steps = self._session.scalars(
-            select(_EVENTS.c.payload).where(after, _EVENTS.c.kind == "EscalationStepReached")
-        ).all()
+        after = {**alert, "start_id": start.id}
+        steps = self._session.scalars(_LADDER_STEPS, after).all()
         # The first rung is reached at the start; a later rung counts only within this ladder (after its start).
         reached = max([1, *(int(p["index"]) + 1 for p in steps)])
-        closed = self._session.execute(
-            select(_EVENTS.c.at).where(after, _EVENTS.c.kind.in_(_CLOSING_KINDS)).order_by(_EVENTS.c.id).limit(1)
-        ).first()
+        closed = self._session.execute(_LADDER_CLOSED, after).first()
         started = _decode("EscalationStarted", start.payload)
         assert isinstance(started, EscalationStarted)
         return Escalation(started=started, reached=reached, acknowledged_at=None if closed is None else closed.at)
 
     def open_escalations(self) -> tuple[Escalation, ...]:
         def compute() -> tuple[Escalation, ...]:
-            later = aliased(_EVENTS)
-            same_after = and_(
-                later.c.patient_key == _EVENTS.c.patient_key,
-                later.c.alert_key == _EVENTS.c.alert_key,
-                later.c.id > _EVENTS.c.id,
-            )
-            # The newest ladder of each alert that no dismissal or acknowledgement has closed since it started.
-            query = (
-                select(_EVENTS.c.patient_key, _EVENTS.c.alert_key)
-                .where(
-                    _EVENTS.c.kind == "EscalationStarted",
-                    ~exists().where(same_after, later.c.kind.in_(("EscalationStarted", *_CLOSING_KINDS))),
-                )
-                .order_by(_EVENTS.c.id)
-            )
             out = []
-            for row in self._session.execute(query):
+            for row in self._session.execute(_OPEN_LADDERS):
                 escalation = self.escalation(row.patient_key, row.alert_key)
                 if escalation is not None and escalation.open:
                     out.append(escalation)
@@ -274,14 +346,7 @@ class SqlPolicyState:
 
     def active_alerts(self, patient: str, now: datetime) -> tuple[AlertSurfaced, ...]:
         def compute() -> tuple[AlertSurfaced, ...]:
-            newest = (
-                select(func.max(_EVENTS.c.id))
-                .where(_EVENTS.c.patient_key == patient, _EVENTS.c.kind == "AlertSurfaced")
-                .group_by(_EVENTS.c.alert_key)
-            )
-            rows = self._session.execute(
-                select(_EVENTS.c.payload).where(_EVENTS.c.id.in_(newest), _EVENTS.c.until > now)
-            ).all()
+            rows = self._session.execute(_ACTIVE_ALERTS, {"patient": patient, "now": now}).all()
             decoded = [_decode("AlertSurfaced", r.payload) for r in rows]
             alerts = sorted((a for a in decoded if isinstance(a, AlertSurfaced)), key=lambda a: a.alert_key)
             out = []
@@ -300,13 +365,7 @@ class SqlPolicyState:
         return silences
 
     def _silences(self, now: datetime) -> tuple[Silence, ...]:
-        # Candidates: silences some version of which runs past now; older ones cannot be active.
-        candidates = select(_EVENTS.c.alert_key).where(_EVENTS.c.kind == "SilenceCreated", _EVENTS.c.until > now)
-        rows = self._session.execute(
-            select(_EVENTS.c.id, _EVENTS.c.kind, _EVENTS.c.at, _EVENTS.c.payload)
-            .where(_EVENTS.c.kind.in_(("SilenceCreated", "SilenceExpired")), _EVENTS.c.alert_key.in_(candidates))
-            .order_by(_EVENTS.c.id)
-        ).all()
+        rows = self._session.execute(_SILENCES, {"now": now}).all()
         # Fold as the in-memory state does: a re-created silence replaces the earlier one, an expiry shortens it.
         folded: dict[str, Silence] = {}
         for row in rows:
@@ -319,12 +378,9 @@ class SqlPolicyState:
         return tuple(s for s in folded.values() if s.active(now))
 
     def interruptive_count(self, unit_id: str | None, since: datetime) -> int:
-        unit = _EVENTS.c.unit_id.is_(None) if unit_id is None else _EVENTS.c.unit_id == unit_id
+        query = _INTERRUPTIVE_NO_UNIT if unit_id is None else _INTERRUPTIVE_IN_UNIT
         count: int = self._remember(
-            ("interruptive", unit_id, since),
-            lambda: self._count(
-                unit, _EVENTS.c.kind == "AlertSurfaced", _EVENTS.c.interruptive.is_(True), _EVENTS.c.at >= since
-            ),
+            ("interruptive", unit_id, since), lambda: self._count(query, {"unit_id": unit_id, "since": since})
         )
         return count
 
@@ -332,25 +388,44 @@ class SqlPolicyState:
 def record_evaluations(session: Session, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:
     """Store each evaluation's trace and ladder on its decision, and append its events tagged with that decision.
     `evaluations` are in the order of the hook call's results, which is the order its decisions were inserted."""
-    decision_ids = session.scalars(
-        select(DecisionRow.id)
-        .join(RiskOutputRow, DecisionRow.risk_output_id == RiskOutputRow.id)
-        .where(RiskOutputRow.hook_instance == hook_instance)
-        .order_by(DecisionRow.id)
-    ).all()
+    # The repository leaves the ids it just inserted on the session; anything else asks the database.
+    recorded = session.info.get(DECISION_IDS)
+    if recorded is not None and recorded[0] == hook_instance:
+        decision_ids: Sequence[int] = recorded[1]
+    else:
+        decision_ids = session.scalars(_DECISION_IDS_OF_CALL, {"hook_instance": hook_instance}).all()
     if len(decision_ids) != len(evaluations):
         raise RuntimeError("the hook call's stored decisions do not line up with its evaluations")
     events: list[PolicyEvent] = []
     tags: list[int | None] = []
+    traces = []
     for decision_id, evaluation in zip(decision_ids, evaluations, strict=True):
-        session.execute(
-            update(DecisionRow)
-            .where(DecisionRow.id == decision_id)
-            .values(trace=evaluation.trace.to_dict(), escalation=_encode(evaluation.decision.escalation))
+        traces.append(
+            {
+                "decision_id": decision_id,
+                "new_trace": evaluation.trace.to_dict(),
+                "new_escalation": _encode(evaluation.decision.escalation),
+            }
         )
         events.extend(evaluation.events)
         tags.extend([decision_id] * len(evaluation.events))
+    if traces:
+        session.execute(_SET_TRACE, traces)
     record_events(session, events, tags)
+
+
+_DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
+_DECISION_IDS_OF_CALL = (
+    select(DecisionRow.id)
+    .join(RiskOutputRow, DecisionRow.risk_output_id == RiskOutputRow.id)
+    .where(RiskOutputRow.hook_instance == bindparam("hook_instance"))
+    .order_by(DecisionRow.id)
+)
+_SET_TRACE = (
+    update(_DECISIONS)
+    .where(_DECISIONS.c.id == bindparam("decision_id"))
+    .values(trace=bindparam("new_trace"), escalation=bindparam("new_escalation"))
+)
 
 
 def explain_decision(session: Session, decision_id: int) -> dict[str, Any] | None:
@@ -401,3 +476,10 @@ class SqlPolicyUnitOfWork(SqlUnitOfWork):
 
     def explain_decision(self, decision_id: int) -> dict[str, Any] | None:
         return explain_decision(self._require_session(), decision_id)
+
+    def newest_response_at(self, patient_key: str, alert_key: str) -> datetime | None:
+        """The clinician's time of the newest response (action or CDS Hooks feedback) on this patient's alert."""
+        # Imported here: the action ledger writes its events through this module.
+        from store.feedback_store import SqlActionLedger
+
+        return SqlActionLedger(self._require_session(), self.repo).newest_action_at(patient_key, alert_key)

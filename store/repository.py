@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, Row, Table, exists, func, select
+from sqlalchemy import Engine, Insert, Row, Table, bindparam, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +43,18 @@ _VERIFY_BATCH = 1000
 _AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
 _HOOK_CALLS: Table = HookCallRow.__table__  # type: ignore[assignment]
 _FEEDBACK: Table = FeedbackRow.__table__  # type: ignore[assignment]
+_RISK_OUTPUTS: Table = RiskOutputRow.__table__  # type: ignore[assignment]
+_DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
+_CARDS: Table = CardRow.__table__  # type: ignore[assignment]
+# Where a hook call's decision ids wait for the policy state to tag its events with them (same session).
+DECISION_IDS = "cds.hook_call.decision_ids"
+
+# The hot path's statements are built once: building a SQLAlchemy statement costs several times its execution.
+_AUDIT_HEAD = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+_AUDIT_INSERT = _AUDIT.insert()
+_AUDIT_LOCK = select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK))
+_CARD_INSERT = _CARDS.insert()
+_HOOK_CALL_RESPONSE = select(_HOOK_CALLS.c.response).where(_HOOK_CALLS.c.hook_instance == bindparam("hook_instance"))
 
 
 class SqlRepository:
@@ -53,7 +66,7 @@ class SqlRepository:
         response = plain_json(call.response)
         inserted = self._insert_once(
             _HOOK_CALLS,
-            ["hook_instance"],
+            ("hook_instance",),
             hook_instance=call.hook_instance,
             service_id=call.service_id,
             hook=call.hook,
@@ -69,47 +82,62 @@ class SqlRepository:
             if previous is None:
                 raise RuntimeError("hook call conflicted on its hookInstance, yet no stored call was found")
             return RecordedHookCall(response=previous, created=False)
-        for result in call.results:
-            output, decision = result.output, result.decision
-            decision_row = DecisionRow(
-                risk_output=RiskOutputRow(
-                    hook_instance=call.hook_instance,
-                    scorer_id=output.scorer_id,
-                    scorer_version=output.scorer_version,
-                    score=output.score,
-                    band=output.band,
-                    partial=output.partial,
-                    missing=list(output.missing),
-                    explanation=explanation_document(output),
-                    features=features_document(output),
-                    input_hash=output.input_hash,
-                    as_of=output.as_of,
-                    patient_key=call.patient_key,
-                    encounter_id=call.encounter_id,
-                    recorded_at=call.received_at,
-                ),
-                action=str(decision.action),
-                reasons=[str(reason) for reason in decision.reasons],
-                policy_id=decision.policy_id,
-                policy_version=decision.policy_version,
-                route=decision.route,
-                inputs_hash=decision.inputs_hash,
-                decided_at=decision.decided_at,
-                delay_until=decision.delay_until,
-            )
-            self._session.add(decision_row)
-            if result.card is not None:
-                self._session.add(
-                    CardRow(
-                        uuid=card_uuid(result.card),
-                        decision=decision_row,
-                        hook_instance=call.hook_instance,
-                        service_id=call.service_id,
-                        body=plain_json(result.card),
-                        created_at=call.received_at,
-                    )
-                )
-        self._session.flush()
+        # Core inserts, one statement per table: the ORM's unit of work cost more than the writes themselves.
+        output_ids = self._insert_returning_ids(
+            _RISK_OUTPUTS,
+            [
+                {
+                    "hook_instance": call.hook_instance,
+                    "scorer_id": output.scorer_id,
+                    "scorer_version": output.scorer_version,
+                    "score": output.score,
+                    "band": output.band,
+                    "partial": output.partial,
+                    "missing": list(output.missing),
+                    "explanation": explanation_document(output),
+                    "features": features_document(output),
+                    "input_hash": output.input_hash,
+                    "as_of": output.as_of,
+                    "patient_key": call.patient_key,
+                    "encounter_id": call.encounter_id,
+                    "recorded_at": call.received_at,
+                }
+                for output in (result.output for result in call.results)
+            ],
+        )
+        decision_ids = self._insert_returning_ids(
+            _DECISIONS,
+            [
+                {
+                    "risk_output_id": output_id,
+                    "action": str(decision.action),
+                    "reasons": [str(reason) for reason in decision.reasons],
+                    "policy_id": decision.policy_id,
+                    "policy_version": decision.policy_version,
+                    "route": decision.route,
+                    "inputs_hash": decision.inputs_hash,
+                    "decided_at": decision.decided_at,
+                    "delay_until": decision.delay_until,
+                }
+                for decision, output_id in zip((r.decision for r in call.results), output_ids, strict=True)
+            ],
+        )
+        cards = [
+            {
+                "uuid": card_uuid(result.card),
+                "decision_id": decision_id,
+                "hook_instance": call.hook_instance,
+                "service_id": call.service_id,
+                "body": plain_json(result.card),
+                "created_at": call.received_at,
+            }
+            for result, decision_id in zip(call.results, decision_ids, strict=True)
+            if result.card is not None
+        ]
+        if cards:
+            self._session.execute(_CARD_INSERT, cards)
+        # The decision ids in results order, so that the policy state need not query them back.
+        self._session.info[DECISION_IDS] = (call.hook_instance, tuple(decision_ids))
         self.append_audit(
             AuditEntry(
                 actor=call.actor,
@@ -121,8 +149,17 @@ class SqlRepository:
         )
         return RecordedHookCall(response=response, created=True)
 
+    def _insert_returning_ids(self, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert `rows` and return their new ids in the order of `rows`."""
+        if not rows:
+            return []
+        if len(rows) == 1:
+            return [self._session.execute(_returning_id(table), rows[0]).scalar_one()]
+        returned = self._session.execute(_returning_ids_in_order(table), list(rows))
+        return [row.id for row in returned]
+
     def hook_call_response(self, hook_instance: str) -> dict[str, Any] | None:
-        return self._session.scalar(select(HookCallRow.response).where(HookCallRow.hook_instance == hook_instance))
+        return self._session.scalar(_HOOK_CALL_RESPONSE, {"hook_instance": hook_instance})
 
     def find_card(self, uuid: str) -> StoredCard | None:
         query = (
@@ -157,7 +194,7 @@ class SqlRepository:
     def record_feedback(self, feedback: Feedback) -> bool:
         inserted = self._insert_once(
             _FEEDBACK,
-            ["card_uuid", "outcome", "outcome_at"],
+            ("card_uuid", "outcome", "outcome_at"),
             card_uuid=feedback.card_uuid,
             outcome=str(feedback.outcome),
             outcome_at=feedback.outcome_at,
@@ -180,23 +217,22 @@ class SqlRepository:
 
     def append_audit(self, entry: AuditEntry) -> AuditRecord:
         if self._dialect == "postgresql":
-            self._session.execute(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK)))
+            self._session.execute(_AUDIT_LOCK)
         # On SQLite the transaction began IMMEDIATE (see store.db), so it already holds the only writer lock.
-        head = self._session.execute(
-            select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
-        ).one_or_none()
+        head = self._session.execute(_AUDIT_HEAD).one_or_none()
         record = audit.extend(entry, 0, GENESIS_HASH) if head is None else audit.extend(entry, head.seq, head.hash)
         self._session.execute(
-            _AUDIT.insert().values(
-                seq=record.seq,
-                at=record.at,
-                actor=record.actor,
-                kind=record.kind,
-                subject=record.subject,
-                payload=record.payload,
-                prev_hash=record.prev_hash,
-                hash=record.hash,
-            )
+            _AUDIT_INSERT,
+            {
+                "seq": record.seq,
+                "at": record.at,
+                "actor": record.actor,
+                "kind": record.kind,
+                "subject": record.subject,
+                "payload": record.payload,
+                "prev_hash": record.prev_hash,
+                "hash": record.hash,
+            },
         )
         return record
 
@@ -217,13 +253,28 @@ class SqlRepository:
     def _audit_hash_exists(self, digest: str) -> bool:
         return bool(self._session.scalar(select(exists().where(_AUDIT.c.hash == digest))))
 
-    def _insert_once(self, table: Table, key: list[str], **values: Any) -> bool:
+    def _insert_once(self, table: Table, key: tuple[str, ...], **values: Any) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING: True when the row was new. Unlike catching IntegrityError this
         leaves a PostgreSQL transaction usable, and it waits for a concurrent insert of the same key to settle."""
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
-        # RETURNING says reliably whether a row went in; rowcount is not dependable across drivers here.
-        return self._session.execute(statement.returning(table.c.id)).first() is not None
+        statement = _insert_once_statement(self._dialect, table, key)
+        return self._session.execute(statement, values).first() is not None
+
+
+@cache
+def _insert_once_statement(dialect: str, table: Table, key: tuple[str, ...]) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING says reliably whether a row went in; rowcount is not dependable across drivers here.
+    return insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
+
+
+@cache
+def _returning_id(table: Table) -> Insert:
+    return table.insert().returning(table.c.id)
+
+
+@cache
+def _returning_ids_in_order(table: Table) -> Insert:
+    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
 
 
 def _audit_record(row: Row[Any]) -> AuditRecord:

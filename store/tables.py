@@ -137,6 +137,40 @@ class FeedbackRow(Base):
     received_at: Mapped[datetime]
 
 
+class CardActionRow(Base):
+    """A clinician's action on a card through our own API (feedback.actions); unique per card, action and time, so
+    a resent action is a no-op. Unknown cards are kept too, with no decision linked (`card_known` false)."""
+
+    __tablename__ = "card_actions"
+    __table_args__ = (
+        UniqueConstraint("card_uuid", "action", "acted_at"),
+        # The newest action on one patient's alert, which decides whether a late action is superseded.
+        Index("ix_card_actions_patient_alert_acted_at", "patient_key", "alert_key", "acted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_uuid: Mapped[str] = mapped_column(String(_UUID))
+    action: Mapped[str] = mapped_column(String(32))
+    acted_at: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime]
+    user_pseudonym: Mapped[str] = mapped_column(String(_ID))
+    user_role: Mapped[str] = mapped_column(String(32))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    # Free text for the review team; the audit log and the report only ever see whether there was one.
+    comment: Mapped[str | None] = mapped_column(Text)
+    until: Mapped[datetime | None]
+    escalate_to: Mapped[str | None] = mapped_column(String(64))
+    card_known: Mapped[bool] = mapped_column(Boolean)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What produced the card, copied at recording time so the report needs no joins back (null for unknown cards).
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)
+    risk_output_id: Mapped[int | None] = mapped_column(ForeignKey("risk_outputs.id"))
+    policy_id: Mapped[str | None] = mapped_column(String(64))
+    policy_version: Mapped[str | None] = mapped_column(String(32))
+    patient_key: Mapped[str | None] = mapped_column(String(_ID))
+    alert_key: Mapped[str | None] = mapped_column(String(_ID))
+
+
 class PolicyVersionRow(Base):
     """One immutable version of a policy document; activation is the only change a row may see."""
 
@@ -285,6 +319,75 @@ class PolicyEventRow(Base):
     payload: Mapped[dict[str, Any]]
     # The decision whose evaluation produced the event; clinicians' actions and silences have none.
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)
+
+
+class CandidateRow(Base):
+    """A live candidate (threshold, policy or model version) of one service and the stage it stands in
+    (shadow.stages); every change of stage is a `candidate_stage_changes` row and an audit record."""
+
+    __tablename__ = "candidates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(_ID), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[str] = mapped_column(String(256))
+    model_version: Mapped[str | None] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(16))
+    fraction: Mapped[float] = mapped_column(Float)
+    bucket_by: Mapped[str] = mapped_column(String(16))
+    # Per-candidate salt of the canary's sticky hash buckets (shadow.canary); not a secret, never a patient value.
+    salt: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(_ID))
+    created_at: Mapped[datetime]
+    changed_at: Mapped[datetime]
+
+
+class CandidateStageChangeRow(Base):
+    """One entry of a candidate's stage history: who, when, from and to which stage, and why."""
+
+    __tablename__ = "candidate_stage_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    fraction: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(_ID))
+    comment: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class ShadowDecisionRow(Base):
+    """What a candidate decided for one risk output of a live hook call, beside what the call actually served.
+
+    Shadow rows were never shown; canary rows (`served`) are the decisions the call answered with, with the bucket
+    that put the call in the canary.
+    """
+
+    __tablename__ = "shadow_decisions"
+    __table_args__ = (Index("ix_shadow_decisions_candidate_id_id", "candidate_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"))
+    # Not a foreign key: the hook call's row commits first, and a shadow row must never hold up the live one.
+    hook_instance: Mapped[str] = mapped_column(String(_ID), index=True)
+    service_id: Mapped[str] = mapped_column(String(_ID))
+    stage: Mapped[str] = mapped_column(String(16))
+    served: Mapped[bool] = mapped_column(Boolean)
+    bucket: Mapped[float | None] = mapped_column(Float)
+    scorer_id: Mapped[str] = mapped_column(String(64))
+    band: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float)
+    action: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]]
+    route: Mapped[str] = mapped_column(String(64))
+    policy_id: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(32))
+    # The decision the call served for the same output (null when the candidate's outputs did not pair up).
+    live_action: Mapped[str | None] = mapped_column(String(16))
+    live_reasons: Mapped[list[Any] | None]
+    live_route: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime]
 
 
 class ImmutableRowError(RuntimeError):

@@ -58,7 +58,8 @@ class _Fault:
 class FhirServerStandIn:
     """Starts serving on construction; `stop()` takes it down (later requests are refused by the OS)."""
 
-    def __init__(self, *, page_size: int = 50) -> None:
+    def __init__(self, *, page_size: int = 50, port: int = 0) -> None:
+        """`port` 0 takes a free one; a given port lets a stopped stand-in come back where clients expect it."""
         self.page_size = page_size
         self._resources: list[dict[str, Any]] = []
         self._requests: list[RecordedRequest] = []
@@ -67,7 +68,7 @@ class FhirServerStandIn:
         self._required_token: str | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = _Server(self)
+        self._httpd = _Server(self, port)
         self.origin = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self.base_url = self.origin + BASE_PATH
         self._thread = threading.Thread(
@@ -94,6 +95,11 @@ class FhirServerStandIn:
     def invalid_json(self, *, after: int = 0, path: str | None = None) -> None:
         """Answer 200 with a body that is not JSON."""
         self._add_fault(_Fault("invalid-json", after, path))
+
+    def clear_faults(self) -> None:
+        """Serve normally again (requests already waiting out a delay still wait)."""
+        with self._lock:
+            self._faults.clear()
 
     def next_links_to(self, origin: str) -> None:
         """Searchset next links point at another origin (the stand-in still serves them if asked)."""
@@ -206,8 +212,8 @@ def _outcome(severity: str, code: str, diagnostics: str) -> bytes:
 
 
 class _Server(ThreadingHTTPServer):
-    def __init__(self, stand_in: FhirServerStandIn) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, stand_in: FhirServerStandIn, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.stand_in = stand_in
 
     def handle_error(self, request: Any, client_address: Any) -> None:

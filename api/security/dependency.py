@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.security.errors import EhrAuthenticationError, RejectReason
 from api.security.metrics import EHR_AUTH_ACCEPTED, EHR_AUTH_REJECTED
@@ -58,6 +59,11 @@ class EhrAuthenticator:
         verifier = EhrTokenVerifier(settings, replay_guard=replay_guard) if settings.enabled else None
         return cls(settings, verifier)
 
+    @property
+    def verifies(self) -> bool:
+        """False when authentication is off (development): every request is the anonymous client."""
+        return self._verifier is not None
+
     def authenticate(self, request: Request) -> AuthenticatedClient:
         if self._verifier is None:
             return ANONYMOUS_CLIENT
@@ -85,10 +91,16 @@ def require_ehr_client(authenticator: EhrAuthenticator) -> Callable[[Request], A
     return ehr_client_dependency
 
 
-def ehr_client(request: Request) -> AuthenticatedClient:
-    """The dependency behind `EhrClientDep`: uses the authenticator the app factory put on `app.state`."""
+async def ehr_client(request: Request) -> AuthenticatedClient:
+    """The dependency behind `EhrClientDep`: uses the authenticator the app factory put on `app.state`.
+
+    Verifying may fetch a JWKS and writes the token's jti, so it runs in the thread pool; with authentication off
+    there is nothing to wait for, and the hop (about a millisecond under load) is skipped.
+    """
     authenticator: EhrAuthenticator = getattr(request.app.state, APP_STATE_KEY)
-    return authenticator.authenticate(request)
+    if not authenticator.verifies:
+        return ANONYMOUS_CLIENT
+    return await run_in_threadpool(authenticator.authenticate, request)
 
 
 EhrClientDep = Annotated[AuthenticatedClient, Depends(ehr_client)]

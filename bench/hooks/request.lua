@@ -2,17 +2,19 @@
 -- service does the whole pipeline each time instead of answering from its idempotency record.
 local counter = 0
 local thread_id = 0
+local run_id = os.getenv("BENCH_RUN_ID") or tostring(os.time())
 local template
 
 function init(args)
   local file = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
   template = file:read("*a")
   file:close()
+  -- wrk's Lua generator is never seeded: without the run id every run would send the same "random" ids.
   thread_id = math.random(1, 1000000000)
 end
 
 request = function()
   counter = counter + 1
-  local body = template:gsub("__HOOK_INSTANCE__", string.format("bench-%d-%d", thread_id, counter), 1)
+  local body = template:gsub("__HOOK_INSTANCE__", string.format("bench-%s-%d-%d", run_id, thread_id, counter), 1)
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end

@@ -27,7 +27,8 @@ _COL = {kind: j for j, kind in enumerate(GRID_KINDS)}
 def extract(grid: HourlyGrid) -> FeatureMatrix:
     """Feature matrix (rows of the grid x `FEATURES`), float32 with NaN where a feature is undefined."""
     n = grid.values.shape[0]
-    out = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
+    # Column-major, because it is filled a column at a time (a row-major fill strides through memory per value).
+    out = np.full((n, len(FEATURES)), np.nan, dtype=np.float32, order="F")
     filled = np.zeros(len(FEATURES), dtype=bool)
 
     def put(name: str, column: FloatArray) -> None:
@@ -38,34 +39,32 @@ def extract(grid: HourlyGrid) -> FeatureMatrix:
     values = grid.values
     row = np.arange(n, dtype=np.int64)
     start = grid.start_of_row
-    valid = ~np.isnan(values)
-
-    # Index of the latest measured row so far; a running maximum over all rows, then anything before the
-    # row's own stay is treated as "never measured in this stay".
-    last = np.maximum.accumulate(np.where(valid, row[:, None], -1), axis=0)
-    seen = last >= start[:, None]
-    last_safe = np.where(seen, last, 0)
-    cols = np.arange(values.shape[1])[None, :]
-    locf = np.where(seen, values[last_safe, cols], np.nan)
-    hours_since = np.where(seen, (row[:, None] - last), np.nan)
-    cum = np.cumsum(valid, axis=0)
-    before_stay = (cum - valid)[start]
-    count = cum - before_stay
-    # The measurement before the latest one: the running index at the row just before the latest measurement.
-    before_last = np.where(seen, last_safe - 1, 0)
-    prev = np.where(before_last >= 0, last[np.maximum(before_last, 0), cols], -1)
-    has_prev = seen & (last_safe - 1 >= start[:, None]) & (prev >= start[:, None])
-    delta = np.where(has_prev, locf - values[np.maximum(prev, 0), cols], np.nan)
-
+    # Kind by kind over contiguous columns: the working set of one column stays in cache.
+    columns = np.asfortranarray(values)
+    locf = np.empty_like(columns, order="F")
+    measured_now = np.zeros(n, dtype=np.int64)
     for kind, j in _COL.items():
+        column = columns[:, j]
+        valid = ~np.isnan(column)
+        measured_now += valid
+        # Index of the latest measured row so far; a running maximum over all rows, then anything before the
+        # row's own stay is treated as "never measured in this stay".
+        last = np.maximum.accumulate(np.where(valid, row, -1))
+        seen = last >= start
+        last_safe = np.where(seen, last, 0)
+        locf[:, j] = np.where(seen, column[last_safe], np.nan)
+        cum = np.cumsum(valid)
+        # The measurement before the latest one: the running index at the row just before the latest measurement.
+        before_last = np.where(seen, last_safe - 1, 0)
+        prev = np.where(before_last >= 0, last[np.maximum(before_last, 0)], -1)
+        has_prev = seen & (last_safe - 1 >= start) & (prev >= start)
         put(kind, locf[:, j])
-        put(f"{kind}__hours_since", hours_since[:, j])
-        put(f"{kind}__count", count[:, j])
-        put(f"{kind}__delta", delta[:, j])
+        put(f"{kind}__hours_since", np.where(seen, row - last, np.nan))
+        put(f"{kind}__count", cum - (cum - valid)[start])
+        put(f"{kind}__delta", np.where(has_prev, locf[:, j] - column[np.maximum(prev, 0)], np.nan))
 
     vitals = [_COL[kind] for kind in VITAL_KINDS]
-    for w in ROLLING_WINDOWS:
-        lo, hi, mean = _rolling(values[:, vitals], start, w)
+    for w, (lo, hi, mean) in zip(ROLLING_WINDOWS, _rolling(values[:, vitals], start, ROLLING_WINDOWS), strict=True):
         for i, kind in enumerate(VITAL_KINDS):
             put(f"{kind}__min_{w}h", lo[:, i])
             put(f"{kind}__max_{w}h", hi[:, i])
@@ -101,7 +100,7 @@ def extract(grid: HourlyGrid) -> FeatureMatrix:
         + ((v("resp_rate") > 20) | (v("paco2") < 32))
         + ((v("wbc") > 12) | (v("wbc") < 4)),
     )
-    put("kinds_measured_now", valid.sum(axis=1).astype(np.float64))
+    put("kinds_measured_now", measured_now.astype(np.float64))
 
     stay = grid.stay_of_row
     put("age", grid.age[stay])
@@ -125,8 +124,14 @@ def _lagged(column: FloatArray, start: IntArray, lag: int, *, clamp: bool) -> Fl
     return np.where(inside, column[np.maximum(source, 0)], np.nan)
 
 
-def _rolling(block: FloatArray, start: IntArray, window: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per column: min, max and mean of the measured values among the last `window` rows of the same stay."""
+def _rolling(
+    block: FloatArray, start: IntArray, windows: tuple[int, ...]
+) -> list[tuple[FloatArray, FloatArray, FloatArray]]:
+    """Per window and column: min, max and mean of the measured values among the last `window` rows of the stay.
+
+    One pass over the lags serves every window: a shorter window's answer is the running result at its last lag
+    (sums are added in the same order either way, so the means are the same to the last bit).
+    """
     n = block.shape[0]
     row = np.arange(n)
     measured = ~np.isnan(block)
@@ -134,18 +139,32 @@ def _rolling(block: FloatArray, start: IntArray, window: int) -> tuple[FloatArra
     hi = block.copy()
     total = np.where(measured, block, 0.0)
     count = measured.astype(np.float64)
-    for k in range(1, min(window, n)):
-        shifted = np.full_like(block, np.nan)
-        shifted[k:] = block[:-k]
-        shifted[row - k < start] = np.nan
+    results: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
+
+    def snapshot(window: int) -> None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / count, np.nan)
+        results[window] = (lo.copy(), hi.copy(), mean)
+
+    for window in windows:
+        if window <= 1:
+            snapshot(window)
+    for k in range(1, min(max(windows), n)):
+        # Row r reads row r - k when that row is in the same stay; rows before k have nothing k rows back.
+        same_stay = (row[k:] - k >= start[k:])[:, None]
+        shifted = np.where(same_stay, block[:-k], np.nan)
         present = ~np.isnan(shifted)
-        lo = np.fmin(lo, shifted)
-        hi = np.fmax(hi, shifted)
-        total += np.where(present, shifted, 0.0)
-        count += present
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, total / count, np.nan)
-    return lo, hi, mean
+        np.fmin(lo[k:], shifted, out=lo[k:])
+        np.fmax(hi[k:], shifted, out=hi[k:])
+        total[k:] += np.where(present, shifted, 0.0)
+        count[k:] += present
+        for window in windows:
+            if window == k + 1:
+                snapshot(window)
+    for window in windows:
+        if window not in results:  # longer than the whole grid
+            snapshot(window)
+    return [results[w] for w in windows]
 
 
 def _points(column: FloatArray, cuts: tuple[float, ...], *, descending: bool) -> FloatArray:

@@ -12,7 +12,6 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # no type information shi
 from scoring.features.grid import grid_from_table
 from scoring.model.registry import BUNDLED_MODELS, ModelRegistry
 from scoring.model.scorer import score_grid
-from scoring.model.training import train as train_model
 
 app = typer.Typer(help="Train and run the bundled sepsis model.", no_args_is_help=True)
 
@@ -30,6 +29,9 @@ def train(
     threads: Annotated[int | None, typer.Option(help="OpenMP threads for fitting (default: all cores).")] = None,
 ) -> None:
     """Train, export to ONNX, check parity, choose the threshold and write a registry entry with its card."""
+    # Imported here: scikit-learn and skl2onnx take seconds to import, and every other cdsctl command would pay them.
+    from scoring.model.training import train as train_model
+
     result = train_model(data, out, seed=seed, model_id=model_id, version=version, max_iter=max_iter, threads=threads)
     card = result.card
     typer.echo(f"wrote {result.directory} (threshold {card.threshold:.4f}, parity {result.parity_max_abs:.2g})")

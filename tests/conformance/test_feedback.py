@@ -92,6 +92,7 @@ def test_ch34_feedback_for_an_unknown_card_is_a_clear_404(client: TestClient, sp
         ({"outcomeTimestamp": "2021-12-11T10:05:31"}, "outcomeTimestamp"),
         ({"outcome": "ignored"}, "outcome"),
         ({"acceptedSuggestions": None}, "acceptedSuggestions"),
+        ({"card": "c" * 37}, "card"),
     ],
 )
 def test_ch35_malformed_feedback_is_refused_with_400(

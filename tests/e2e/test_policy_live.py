@@ -11,9 +11,11 @@ import httpx
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
+from api.security.staff import Role
 from store.tables import DecisionRow, HookCallRow, PolicyEventRow, RiskOutputRow
 from tests.e2e.conftest import RunningServer
 from tests.e2e.test_walking_skeleton import patient_view_request
+from tests.staff_tokens import dev_headers
 
 SERVICE = "/cds-services/deterioration-news2"
 
@@ -97,7 +99,9 @@ def test_explain_shows_every_route_tried_and_why_then_the_mechanisms(server: Run
     httpx.post(f"{server.base_url}{SERVICE}", json=request, timeout=30).raise_for_status()
     decision_id, _, _ = _decision_of(server, request["hookInstance"])
 
-    explained = httpx.get(f"{server.base_url}/decisions/{decision_id}/explain", timeout=30)
+    explained = httpx.get(
+        f"{server.base_url}/decisions/{decision_id}/explain", headers=dev_headers(Role.INFORMATICIST), timeout=30
+    )
 
     assert explained.status_code == 200, explained.text
     body = explained.json()
@@ -116,6 +120,8 @@ def test_explain_shows_every_route_tried_and_why_then_the_mechanisms(server: Run
 
 
 def test_explaining_an_unknown_decision_is_404(server: RunningServer) -> None:
-    response = httpx.get(f"{server.base_url}/decisions/987654321/explain", timeout=30)
+    response = httpx.get(
+        f"{server.base_url}/decisions/987654321/explain", headers=dev_headers(Role.INFORMATICIST), timeout=30
+    )
 
     assert response.status_code == 404

@@ -202,8 +202,40 @@ def test_an_encoded_path_traversal_matches_no_route_and_is_404(service: Service,
     assert service.row_counts() == before
 
 
-def test_an_unknown_service_is_404_before_its_oversized_body_is_read(service: Service) -> None:
+def test_an_oversized_body_to_an_unknown_service_is_refused_before_it_is_read(service: Service) -> None:
     path = "/cds-services/no-such-service"
     body = b"{" + b" " * (MAX_BODY_BYTES * 2) + b"}"
 
-    _refused_without_trace(service, lambda: _post(service, path, body, JSON), 404)
+    _refused_without_trace(service, lambda: _post(service, path, body, JSON), 413)
+
+
+STAFF_PATHS = [
+    "/policies/validate",
+    "/silences",
+    "/cards/6f0c2b1e-0000-4000-8000-00000000c0de/actions",
+    "/services/pv-test/candidates",
+]
+
+
+@pytest.mark.parametrize("path", STAFF_PATHS)
+def test_an_oversized_body_to_any_staff_endpoint_is_413_before_it_is_read_whole(service: Service, path: str) -> None:
+    body = json.dumps({"padding": "x" * (MAX_BODY_BYTES + 1)}).encode()
+
+    _refused_without_trace(service, lambda: service.client.post(path, content=body, headers=JSON), 413)
+
+
+@pytest.mark.parametrize("path", STAFF_PATHS)
+def test_a_streamed_oversized_body_to_any_staff_endpoint_is_413(service: Service, path: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"padding": "'
+        for _ in range(MAX_BODY_BYTES // 1024 + 2):
+            yield b"x" * 1024
+        yield b'"}'
+
+    _refused_without_trace(service, lambda: service.client.post(path, content=chunks(), headers=JSON), 413)
+
+
+def test_a_hook_instance_longer_than_any_stored_id_is_400_and_records_nothing(service: Service) -> None:
+    body = json.dumps(_request(hookInstance="h" * 129)).encode()
+
+    _refused_without_trace(service, lambda: _post(service, HOOK_PATH, body, JSON), 400)

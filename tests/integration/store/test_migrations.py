@@ -24,6 +24,10 @@ TABLES = {
     "timers",
     "outbox",
     "policy_events",
+    "card_actions",
+    "candidates",
+    "candidate_stage_changes",
+    "shadow_decisions",
 }
 
 

@@ -1,0 +1,134 @@
+"""Verifies a staff user's bearer JWT from the hospital identity provider: trusted issuer and key, ES384/RS384
+signature, audience, times, subject and roles. The header and signature checks are the EHR verifier's own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from api.security.errors import EhrAuthenticationError, RejectReason
+from api.security.jwks_http import HttpJwksFetcher, JwksFetcher
+from api.security.key_cache import KeyCache, VerificationKey, parse_key_set
+from api.security.settings import TrustedIssuer
+from api.security.staff_settings import Role, StaffAuthSettings
+from api.security.token import parse_compact
+from api.security.verifier import _check_header, _check_signature, _instant
+
+_MAX_SUB_CHARS = 256
+# More roles than any real account holds; the bound keeps a hostile claim from costing us work.
+_MAX_ROLE_NAMES = 256
+
+
+@dataclass(frozen=True)
+class VerifiedStaffToken:
+    """What a verified staff token says: who (issuer and subject, to be pseudonymised) and which roles."""
+
+    iss: str
+    sub: str
+    roles: frozenset[Role]
+
+
+class StaffTokenVerifier:
+    """Stateless apart from its key cache; safe to share between threads. Staff tokens are session tokens, used for
+    many calls, so there is no single-use (jti) check: their short lifetime bounds a stolen token instead."""
+
+    def __init__(
+        self,
+        settings: StaffAuthSettings,
+        *,
+        fetcher: JwksFetcher | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._keys = KeyCache(
+            fetcher or HttpJwksFetcher(timeout_s=settings.jwks_timeout_seconds),
+            default_ttl_s=settings.jwks_cache_seconds,
+            max_ttl_s=settings.jwks_max_cache_seconds,
+            min_refetch_s=settings.jwks_min_refetch_seconds,
+            allow_spec_test_key=False,
+            clock=monotonic,
+        )
+        self._inline_keys = {
+            issuer.iss: parse_key_set(issuer.jwks, allow_spec_test_key=False)
+            for issuer in settings.issuers
+            if issuer.jwks is not None
+        }
+
+    def verify(self, token: str) -> VerifiedStaffToken:
+        """The staff user a token names, or EhrAuthenticationError (a 401) with the reason."""
+        unverified = parse_compact(token)
+        alg, kid = _check_header(unverified.header)
+        iss = unverified.claims.get("iss")
+        if not isinstance(iss, str):
+            raise EhrAuthenticationError(RejectReason.CLAIM_MISSING)
+        issuer = self._settings.issuer(iss)
+        if issuer is None:
+            raise EhrAuthenticationError(RejectReason.ISSUER_NOT_TRUSTED)
+        key = self._key(issuer, kid, unverified.header.get("jku"))
+        if key is None:
+            raise EhrAuthenticationError(RejectReason.UNKNOWN_KID, issuer=issuer.iss)
+        if not key.fits(alg):
+            raise EhrAuthenticationError(RejectReason.KEY_ALGORITHM_MISMATCH, issuer=issuer.iss)
+        _check_signature(unverified, key, alg, issuer.iss)
+        return self._check_claims(unverified.claims, issuer)
+
+    def _key(self, issuer: TrustedIssuer, kid: str, jku: object) -> VerificationKey | None:
+        if jku is not None:
+            if not isinstance(jku, str) or jku not in issuer.allowed_jku:
+                raise EhrAuthenticationError(RejectReason.JKU_NOT_ALLOWED, issuer=issuer.iss)
+            return self._keys.key(jku, kid)
+        if issuer.iss in self._inline_keys:
+            return self._inline_keys[issuer.iss].get(kid)
+        if issuer.jwks_url is not None:
+            return self._keys.key(issuer.jwks_url, kid)
+        return None
+
+    def _check_claims(self, claims: dict[str, Any], issuer: TrustedIssuer) -> VerifiedStaffToken:
+        def reject(reason: RejectReason) -> EhrAuthenticationError:
+            return EhrAuthenticationError(reason, issuer=issuer.iss)
+
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if self._settings.audience not in audiences:
+            raise reject(RejectReason.AUDIENCE_MISMATCH)
+        if "exp" not in claims or "iat" not in claims or "sub" not in claims:
+            raise reject(RejectReason.CLAIM_MISSING)
+        exp, iat, nbf = _instant(claims.get("exp")), _instant(claims.get("iat")), _instant(claims.get("nbf", 0))
+        if exp is None or iat is None or nbf is None:
+            raise reject(RejectReason.CLAIM_INVALID)
+        now, skew = self._clock(), self._settings.clock_skew_seconds
+        if now >= exp + skew:
+            raise reject(RejectReason.EXPIRED)
+        if iat > now + skew:
+            raise reject(RejectReason.ISSUED_IN_FUTURE)
+        if nbf > now + skew:
+            raise reject(RejectReason.NOT_YET_VALID)
+        if exp <= iat:
+            raise reject(RejectReason.CLAIM_INVALID)
+        if exp - iat > self._settings.max_token_lifetime_seconds:
+            raise reject(RejectReason.LIFETIME_TOO_LONG)
+        sub = claims["sub"]
+        if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB_CHARS:
+            raise reject(RejectReason.CLAIM_INVALID)
+        if issuer.allowed_sub and sub not in issuer.allowed_sub:
+            raise reject(RejectReason.SUBJECT_NOT_ALLOWED)
+        names = _claim_at(claims, self._settings.roles_claim)
+        if names is None:
+            names = []
+        if not isinstance(names, list) or len(names) > _MAX_ROLE_NAMES or not all(isinstance(n, str) for n in names):
+            raise reject(RejectReason.CLAIM_INVALID)
+        roles = frozenset(role for name in names if (role := self._settings.role_for(name)) is not None)
+        return VerifiedStaffToken(iss=issuer.iss, sub=sub, roles=roles)
+
+
+def _claim_at(claims: dict[str, Any], path: str) -> object:
+    value: object = claims
+    for name in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value

@@ -1,0 +1,1 @@
+"""Reliability runs: sustained load and injected faults against real `cdsctl serve` processes on PostgreSQL."""
