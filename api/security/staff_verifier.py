@@ -14,7 +14,7 @@ from api.security.key_cache import KeyCache, VerificationKey, parse_key_set
 from api.security.settings import TrustedIssuer
 from api.security.staff_settings import Role, StaffAuthSettings
 from api.security.token import parse_compact
-from api.security.verifier import _check_header, _check_signature, _instant
+from api.security.verifier import _check_header, _check_signature, check_token_times
 
 _MAX_SUB_CHARS = 256
 # More roles than any real account holds; the bound keeps a hostile claim from costing us work.
@@ -97,20 +97,13 @@ class StaffTokenVerifier:
             raise reject(RejectReason.AUDIENCE_MISMATCH)
         if "exp" not in claims or "iat" not in claims or "sub" not in claims:
             raise reject(RejectReason.CLAIM_MISSING)
-        exp, iat, nbf = _instant(claims.get("exp")), _instant(claims.get("iat")), _instant(claims.get("nbf", 0))
-        if exp is None or iat is None or nbf is None:
-            raise reject(RejectReason.CLAIM_INVALID)
-        now, skew = self._clock(), self._settings.clock_skew_seconds
-        if now >= exp + skew:
-            raise reject(RejectReason.EXPIRED)
-        if iat > now + skew:
-            raise reject(RejectReason.ISSUED_IN_FUTURE)
-        if nbf > now + skew:
-            raise reject(RejectReason.NOT_YET_VALID)
-        if exp <= iat:
-            raise reject(RejectReason.CLAIM_INVALID)
-        if exp - iat > self._settings.max_token_lifetime_seconds:
-            raise reject(RejectReason.LIFETIME_TOO_LONG)
+        check_token_times(
+            claims,
+            now=self._clock(),
+            skew=self._settings.clock_skew_seconds,
+            max_lifetime=self._settings.max_token_lifetime_seconds,
+            reject=reject,
+        )
         sub = claims["sub"]
         if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB_CHARS:
             raise reject(RejectReason.CLAIM_INVALID)

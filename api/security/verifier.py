@@ -136,20 +136,14 @@ class EhrTokenVerifier:
             raise reject(RejectReason.AUDIENCE_MISMATCH)
         if "exp" not in claims or "iat" not in claims:
             raise reject(RejectReason.CLAIM_MISSING)
-        exp, iat, nbf = _instant(claims.get("exp")), _instant(claims.get("iat")), _instant(claims.get("nbf", 0))
-        if exp is None or iat is None or nbf is None:
-            raise reject(RejectReason.CLAIM_INVALID)
         now, skew = self._clock(), self._settings.clock_skew_seconds
-        if now >= exp + skew:
-            raise reject(RejectReason.EXPIRED)
-        if iat > now + skew:
-            raise reject(RejectReason.ISSUED_IN_FUTURE)
-        if nbf > now + skew:
-            raise reject(RejectReason.NOT_YET_VALID)
-        if exp <= iat:
-            raise reject(RejectReason.CLAIM_INVALID)
-        if exp - iat > self._settings.max_token_lifetime_seconds:
-            raise reject(RejectReason.LIFETIME_TOO_LONG)
+        exp = check_token_times(
+            claims,
+            now=now,
+            skew=skew,
+            max_lifetime=self._settings.max_token_lifetime_seconds,
+            reject=reject,
+        )
         jti, sub, tenant = claims.get("jti"), claims.get("sub"), claims.get("tenant")
         if jti is None:
             raise reject(RejectReason.CLAIM_MISSING)
@@ -198,6 +192,32 @@ def _audience_matches(aud: object, audience: str) -> bool:
     expected = normalise_url(audience)
     values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     return expected is not None and any(isinstance(v, str) and normalise_url(v) == expected for v in values)
+
+
+def check_token_times(
+    claims: dict[str, Any],
+    *,
+    now: float,
+    skew: float,
+    max_lifetime: float,
+    reject: Callable[[RejectReason], EhrAuthenticationError],
+) -> float:
+    """The time claims of a token (EHR or staff): exp and iat numeric, not expired, not issued or valid only in the
+    future (within the clock skew), and no longer-lived than allowed. Returns exp."""
+    exp, iat, nbf = _instant(claims.get("exp")), _instant(claims.get("iat")), _instant(claims.get("nbf", 0))
+    if exp is None or iat is None or nbf is None:
+        raise reject(RejectReason.CLAIM_INVALID)
+    if now >= exp + skew:
+        raise reject(RejectReason.EXPIRED)
+    if iat > now + skew:
+        raise reject(RejectReason.ISSUED_IN_FUTURE)
+    if nbf > now + skew:
+        raise reject(RejectReason.NOT_YET_VALID)
+    if exp <= iat:
+        raise reject(RejectReason.CLAIM_INVALID)
+    if exp - iat > max_lifetime:
+        raise reject(RejectReason.LIFETIME_TOO_LONG)
+    return exp
 
 
 def _instant(value: object) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -25,11 +25,11 @@ from store import migrate
 from store.repository import SqlUnitOfWork
 from store.tables import ShadowDecisionRow
 from tests.fakes import FakeScorer, ScriptedPolicy
+from tests.hook_requests import MEDIUM_NEWS2, vitals_call
 from tests.staff_tokens import dev_headers
 
 INFORMATICIST = dev_headers(Role.INFORMATICIST, user="ada")
 SERVICES = ("quiet", "loud", "killable", "audited", "refusals")
-CATEGORY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}
 
 
 class RaisingPolicy:
@@ -247,27 +247,7 @@ def test_threshold_and_model_candidates_of_the_sepsis_service_are_recognised(cli
 
 def test_a_routed_policy_candidate_shadows_the_bundled_news2_service(container: Container, client: TestClient) -> None:
     candidate = _propose(client, "deterioration-news2", "surface-all")
-    at = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
-    vitals = [("9279-1", 22, "/min"), ("8867-4", 115, "/min"), ("8310-5", 38.5, "Cel"), ("59408-5", 97, "%")]
-    entries = [
-        {
-            "resource": {
-                "resourceType": "Observation",
-                "id": f"news-{code}",
-                "status": "final",
-                "category": [CATEGORY],
-                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-                "subject": {"reference": "Patient/news-1"},
-                "effectiveDateTime": at,
-                "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
-            }
-        }
-        for code, value, unit in vitals
-    ]
-    prefetch = {
-        "patient": {"resourceType": "Patient", "id": "news-1"},
-        "vitals": {"resourceType": "Bundle", "type": "searchset", "entry": entries},
-    }
+    prefetch = vitals_call("news-1", MEDIUM_NEWS2)["prefetch"]
     first, _ = _call(client, "deterioration-news2", "news-1", prefetch)
     second, _ = _call(client, "deterioration-news2", "news-1", prefetch)
     rows = _shadow_rows(container, first) + _shadow_rows(container, second)
