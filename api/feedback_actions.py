@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.errors import HookRequestError
+from api.metrics import FEEDBACK
 from api.pipeline import HookPipeline
 from api.responses import JSONBytes
 from api.schemas import ErrorRead
@@ -95,6 +96,7 @@ async def post_card_action(
     receipt = await run_in_threadpool(
         record_action, action, unit_of_work=action_unit_of_work(pipeline.unit_of_work), now=datetime.now(UTC)
     )
+    FEEDBACK.labels("card-action", receipt.action).inc()
     if receipt.status is ActionStatus.UNKNOWN_CARD:
         # Kept apart for the feedback report; the caller is told plainly that the card is not ours.
         raise HookRequestError(404, f"no card with uuid {card_uuid} was sent; the action is kept for review")

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from api.cards import render_card
 from api.catalog import ServiceDefinition
+from api.metrics import DECISIONS, SCORER_ERRORS
 from cdsctl.logs import get_logger
 from clinical.model import ClinicalContext
 from clinical.normalise import normalise_prefetch
@@ -140,6 +141,9 @@ class HookPipeline:
             uow.commit()
         if recorded.created:
             self._shadow.submit(plan, hook_instance, decisions, role=_role(request))
+            for decision in decisions:
+                reason = decision.reasons[0].value if decision.reasons else "none"
+                DECISIONS.labels(service.id, decision.action.value, reason).inc()
         log.info(
             "hook.handled",
             service=service.id,
@@ -155,7 +159,11 @@ class HookPipeline:
     def _score(self, service: ServiceDefinition, context: ClinicalContext, now: datetime) -> tuple[RiskOutput, ...]:
         outputs: list[RiskOutput] = []
         for scorer_id in service.scorers:
-            outputs.extend(self._scorers[scorer_id].score(context, now))
+            try:
+                outputs.extend(self._scorers[scorer_id].score(context, now))
+            except Exception:
+                SCORER_ERRORS.labels(scorer_id).inc()
+                raise
         return tuple(outputs)
 
 

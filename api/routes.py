@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from api.catalog import ServiceCatalog
 from api.errors import HookRequestError
 from api.hook_contexts import ContextError, check_context
 from api.hook_runner import answer_within_deadline
+from api.metrics import FEEDBACK, OUTBOX_DEPTH, TIMER_LAG, TIMERS_PENDING
 from api.pipeline import HookPipeline
 from api.prefetch import PrefetchRequestError, PrefetchResolver, PrefetchUnavailable
 from api.responses import JSONBytes
@@ -167,6 +169,8 @@ async def post_feedback(
         )
     except FeedbackError as exc:
         raise HookRequestError(exc.status, str(exc)) from exc
+    for item in parsed.feedback:
+        FEEDBACK.labels("cds-hooks", item.outcome).inc()
     if receipt.unknown_cards:
         # Kept for the feedback report, but the EHR is told plainly that these cards are not ours.
         raise HookRequestError(404, f"service {service_id!r} sent no card with uuid {', '.join(receipt.unknown_cards)}")
@@ -230,6 +234,16 @@ async def readyz(request: Request) -> JSONBytes:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics() -> Response:
-    """Prometheus metrics: latency, failures and decisions by service, action and reason; never by patient."""
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: latency, failures and decisions by service, action and reason, feedback, and the durable
+    queues (outbox depth, timer lag) read at scrape time; never by patient."""
+    figures = getattr(request.app.state, "queue_figures", None)
+    if figures is not None:
+        # Bounded like /readyz: a stuck database leaves the queue gauges at their last values, never a hung scrape.
+        with contextlib.suppress(Exception):
+            queues = await asyncio.wait_for(run_in_threadpool(figures), timeout=READINESS_TIMEOUT_S)
+            for state, count in queues.outbox.items():
+                OUTBOX_DEPTH.labels(state).set(count)
+            TIMERS_PENDING.set(queues.timers_pending)
+            TIMER_LAG.set(queues.timer_lag_seconds)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -40,6 +40,7 @@ from store.db import make_engine, make_session_factory
 from store.migrate import is_current
 from store.policy_state import SqlPolicyUnitOfWork
 from store.policy_versions import active_version_loader
+from store.queue_figures import QueueFigures, queue_figures
 from store.replay import SqlReplayGuard
 
 
@@ -100,6 +101,10 @@ class Container:
                 stop_worker()
 
         return stop
+
+    def queue_figures(self) -> QueueFigures:
+        """The durable queues for /metrics: outbox depth by state, pending timers, the oldest overdue timer."""
+        return queue_figures(self.engine, self.clock())
 
     def readiness(self) -> dict[str, bool]:
         """What /readyz reports: each check is True when it passed."""
@@ -173,6 +178,7 @@ def create_app_from_container(container: Container) -> FastAPI:
         background=container.start_background,
     )
     app.state.candidates = container.candidates
+    app.state.queue_figures = container.queue_figures
     if container.live_policies is not None:
         setattr(app.state, POLICY_ADMIN_KEY, PolicyAdmin(container.sessions, container.live_policies))
     setattr(app.state, SILENCE_ADMIN_KEY, SilenceAdmin(container.sessions))
