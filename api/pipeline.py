@@ -103,6 +103,9 @@ class HookPipeline:
         with self._unit_of_work() as uow:
             evaluations: list[Evaluation] = []
             stateful = uow if isinstance(uow, PolicyUnitOfWork) else None
+            patient_id = _patient_id(request)
+            if patient_id is not None and isinstance(uow, NotesFhirPatient):
+                uow.note_fhir_patient(patient_id)
             if isinstance(policy, RoutedPolicy):
                 if stateful is None:
                     raise UnknownComponentError(f"policy {policy.policy_id!r} needs a store that keeps policy state")
@@ -165,6 +168,20 @@ class HookPipeline:
                 SCORER_ERRORS.labels(scorer_id).inc()
                 raise
         return tuple(outputs)
+
+
+@runtime_checkable
+class NotesFhirPatient(Protocol):
+    """A unit of work that passes the EHR's Patient id on to the timers the call arms (escalations that post a FHIR
+    Communication must name the patient as the EHR knows them)."""
+
+    def note_fhir_patient(self, patient_id: str) -> None: ...
+
+
+def _patient_id(request: Mapping[str, Any]) -> str | None:
+    context = request.get("context")
+    patient = context.get("patientId") if isinstance(context, Mapping) else None
+    return patient if isinstance(patient, str) and patient else None
 
 
 def _role(request: Mapping[str, Any]) -> str:

@@ -19,6 +19,11 @@ from policy.events import AlertDelayed, AlertSurfaced, EscalationStarted, Policy
 from policy.port import EscalationStep
 from store import timers as timer_store
 
+# Where the hook call's unit of work leaves the EHR's own Patient id for the timers it arms (session.info): a FHIR
+# Communication about the patient must name them in the EHR's terms, and the store otherwise keeps only the
+# pseudonymous key. It travels in the timer's payload (the database), never into a log or an audit record.
+FHIR_PATIENT_ID = "cds.fhir_patient_id"
+
 
 class LiveTimerKind(StrEnum):
     ESCALATION_STEP = "escalation-step"
@@ -36,6 +41,7 @@ class StepDue:
     index: int
     step: EscalationStep
     encounter_id: str | None = None
+    patient_id: str | None = None
 
     @property
     def key(self) -> str:
@@ -54,6 +60,7 @@ class StepDue:
             "index": self.index,
             "step": {"role": self.step.role, "channel": self.step.channel, "after_minutes": self.step.after_minutes},
             "encounter_id": self.encounter_id,
+            "patient_id": self.patient_id,
         }
 
     @classmethod
@@ -66,6 +73,7 @@ class StepDue:
             index=int(payload["index"]),
             step=EscalationStep(**payload["step"]),
             encounter_id=payload.get("encounter_id"),
+            patient_id=payload.get("patient_id"),
         )
 
 
@@ -106,9 +114,10 @@ class HoldDue:
         )
 
 
-def timers_for(events: Iterable[PolicyEvent]) -> list[StepDue | HoldDue]:
+def timers_for(events: Iterable[PolicyEvent], *, patient_id: str | None = None) -> list[StepDue | HoldDue]:
     """The timers a batch of events implies. The first rung is not among them: it is reached when the ladder
-    starts, and the card the hook call answers with is its notification (policy.state.Escalation.reached)."""
+    starts, and the card the hook call answers with is its notification (policy.state.Escalation.reached).
+    `patient_id` is the EHR's Patient id of the hook call the events came from, when there was one."""
     events = list(events)
     encounters = {(e.patient, e.alert_key, e.at): e.encounter_id for e in events if isinstance(e, AlertSurfaced)}
     out: list[StepDue | HoldDue] = []
@@ -116,7 +125,7 @@ def timers_for(events: Iterable[PolicyEvent]) -> list[StepDue | HoldDue]:
         if isinstance(event, EscalationStarted):
             encounter = encounters.get((event.patient, event.alert_key, event.at))
             out.extend(
-                StepDue(event.patient, event.alert_key, event.band, event.at, index, step, encounter)
+                StepDue(event.patient, event.alert_key, event.band, event.at, index, step, encounter, patient_id)
                 for index, step in enumerate(event.steps)
                 if index >= 1
             )
@@ -128,7 +137,8 @@ def timers_for(events: Iterable[PolicyEvent]) -> list[StepDue | HoldDue]:
 def arm_timers(session: Session, events: Iterable[PolicyEvent]) -> int:
     """Schedule the events' timers in the caller's transaction; returns how many were new."""
     armed = 0
-    for due in timers_for(events):
+    patient_id = session.info.get(FHIR_PATIENT_ID)
+    for due in timers_for(events, patient_id=patient_id if isinstance(patient_id, str) else None):
         if isinstance(due, StepDue):
             kind, due_at, created = LiveTimerKind.ESCALATION_STEP, due.due_at, due.started_at
         else:

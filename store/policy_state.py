@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from notify.live_timers import arm_timers
+from notify.live_timers import FHIR_PATIENT_ID, arm_timers
 from policy.document import Match
 from policy.engine import Evaluation
 from policy.events import (
@@ -470,6 +470,10 @@ class SqlPolicyUnitOfWork(SqlUnitOfWork):
 
     def record_evaluations(self, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:
         record_evaluations(self._require_session(), hook_instance, evaluations)
+
+    def note_fhir_patient(self, patient_id: str) -> None:
+        """The EHR's Patient id of this hook call, for the escalation timers its events arm (notify.live_timers)."""
+        self._require_session().info[FHIR_PATIENT_ID] = patient_id
 
     def record_events(self, events: Iterable[PolicyEvent]) -> None:
         record_events(self._require_session(), list(events))

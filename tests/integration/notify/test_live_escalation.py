@@ -9,20 +9,20 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine, select
 
 from feedback.cds_hooks import parse_feedback, record_feedback
-from notify.port import ChannelName, OutboxState, TimerState
+from notify.port import ChannelName, TimerState
 from notify.settings import ChannelRoute, FhirTarget
 from notify.unit_of_work import SqlNotifyUnitOfWork
 from policy.events import AlertAcknowledged, EscalationStarted
 from policy.port import EscalationStep
-from store import outbox as outbox_store
 from store import timers as timer_store
 from store.policy_state import SqlPolicyUnitOfWork
 from store.tables import TimerRow
 from tests.integration.notify.clock import FakeClock
+from tests.integration.notify.conftest import FHIR_TOKEN
 from tests.integration.notify.live import (
     LOW,
     LivePath,
@@ -33,7 +33,7 @@ from tests.integration.notify.live import (
     settings_for,
     timer_audits,
 )
-from tests.integration.notify.receivers import WebhookReceiver
+from tests.integration.notify.receivers import FhirCommunicationServer, WebhookReceiver
 
 
 @pytest.fixture
@@ -170,23 +170,34 @@ def test_a_rung_whose_channel_has_no_route_is_reached_and_audited_but_sends_noth
     assert [outcome for _, outcome, _ in timer_audits(live.engine)] == ["no-route"]
 
 
-def test_a_rung_routed_to_a_fhir_server_stands_down_without_the_ehr_patient_id(
-    live: LivePath, clock: FakeClock, receiver: WebhookReceiver, client: httpx.Client
+def test_a_rung_routed_to_a_fhir_server_posts_one_communication_about_the_ehr_patient(
+    live: LivePath,
+    clock: FakeClock,
+    receiver: WebhookReceiver,
+    communication_server: FhirCommunicationServer,
+    client: httpx.Client,
 ) -> None:
-    # The store keeps only the pseudonymous patient key; a Communication's subject needs the EHR's Patient id.
+    # The store keeps only the pseudonymous patient key; the hook call hands the EHR's Patient id to the timer.
     live.call("p-fhir")
     clock.advance(15 * 60)
     settings = settings_for(
         receiver.url,
-        fhir_servers={"ehr": FhirTarget(base_url="http://127.0.0.1:9/fhir")},
+        fhir_servers={
+            "ehr": FhirTarget(base_url=communication_server.base_url, bearer_token=SecretStr(FHIR_TOKEN)),
+        },
         routes={"pager": ChannelRoute(channel=ChannelName.FHIR_COMMUNICATION, target="ehr")},
     )
 
     drain(live_worker(live.engine, settings, clock, client))
+    drain(live_worker(live.engine, settings, clock, client))
 
-    assert [outcome for _, outcome, _ in timer_audits(live.engine)] == ["no-patient-reference"]
-    with SqlNotifyUnitOfWork(live.engine) as uow:
-        assert outbox_store.count_by_state(uow.session)[OutboxState.PENDING] == 0
+    assert [outcome for _, outcome, _ in timer_audits(live.engine)] == ["notified"]
+    communications = list(communication_server.created.values())
+    assert len(communications) == 1
+    assert communications[0]["subject"] == {"reference": "Patient/p-fhir"}
+    assert receiver.arrivals == []
+    # The Patient id travels in the timer and the message, never into the audit record.
+    assert "p-fhir" not in json.dumps(timer_audits(live.engine), default=str)
 
 
 def test_a_route_to_a_target_that_is_not_configured_is_refused_at_start_up() -> None:
