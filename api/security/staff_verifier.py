@@ -1,5 +1,5 @@
 """Verifies a staff user's bearer JWT from the hospital identity provider: trusted issuer and key, ES384/RS384
-signature, audience, times, subject and roles. The header and signature checks are the EHR verifier's own."""
+signature, audience, times, subject and roles. Header, issuer, key and signature: api/security/signed.py."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.security.errors import EhrAuthenticationError, RejectReason
-from api.security.jwks_http import HttpJwksFetcher, JwksFetcher
-from api.security.key_cache import KeyCache, VerificationKey, parse_key_set
+from api.security.jwks_http import JwksFetcher
 from api.security.settings import TrustedIssuer
+from api.security.signed import SignedTokenReader
 from api.security.staff_settings import Role, StaffAuthSettings
-from api.security.token import parse_compact
-from api.security.verifier import _check_header, _check_signature, check_token_times
+from api.security.verifier import check_token_times
 
 _MAX_SUB_CHARS = 256
 # More roles than any real account holds; the bound keeps a hostile claim from costing us work.
@@ -44,48 +43,12 @@ class StaffTokenVerifier:
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._keys = KeyCache(
-            fetcher or HttpJwksFetcher(timeout_s=settings.jwks_timeout_seconds),
-            default_ttl_s=settings.jwks_cache_seconds,
-            max_ttl_s=settings.jwks_max_cache_seconds,
-            min_refetch_s=settings.jwks_min_refetch_seconds,
-            allow_spec_test_key=False,
-            clock=monotonic,
-        )
-        self._inline_keys = {
-            issuer.iss: parse_key_set(issuer.jwks, allow_spec_test_key=False)
-            for issuer in settings.issuers
-            if issuer.jwks is not None
-        }
+        self._reader = SignedTokenReader(settings, allow_spec_test_key=False, fetcher=fetcher, monotonic=monotonic)
 
     def verify(self, token: str) -> VerifiedStaffToken:
         """The staff user a token names, or EhrAuthenticationError (a 401) with the reason."""
-        unverified = parse_compact(token)
-        alg, kid = _check_header(unverified.header)
-        iss = unverified.claims.get("iss")
-        if not isinstance(iss, str):
-            raise EhrAuthenticationError(RejectReason.CLAIM_MISSING)
-        issuer = self._settings.issuer(iss)
-        if issuer is None:
-            raise EhrAuthenticationError(RejectReason.ISSUER_NOT_TRUSTED)
-        key = self._key(issuer, kid, unverified.header.get("jku"))
-        if key is None:
-            raise EhrAuthenticationError(RejectReason.UNKNOWN_KID, issuer=issuer.iss)
-        if not key.fits(alg):
-            raise EhrAuthenticationError(RejectReason.KEY_ALGORITHM_MISMATCH, issuer=issuer.iss)
-        _check_signature(unverified, key, alg, issuer.iss)
-        return self._check_claims(unverified.claims, issuer)
-
-    def _key(self, issuer: TrustedIssuer, kid: str, jku: object) -> VerificationKey | None:
-        if jku is not None:
-            if not isinstance(jku, str) or jku not in issuer.allowed_jku:
-                raise EhrAuthenticationError(RejectReason.JKU_NOT_ALLOWED, issuer=issuer.iss)
-            return self._keys.key(jku, kid)
-        if issuer.iss in self._inline_keys:
-            return self._inline_keys[issuer.iss].get(kid)
-        if issuer.jwks_url is not None:
-            return self._keys.key(issuer.jwks_url, kid)
-        return None
+        claims, issuer = self._reader.signed_claims(token)
+        return self._check_claims(claims, issuer)
 
     def _check_claims(self, claims: dict[str, Any], issuer: TrustedIssuer) -> VerifiedStaffToken:
         def reject(reason: RejectReason) -> EhrAuthenticationError:

@@ -11,18 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from joserfc import jws
-from joserfc.errors import BadSignatureError, JoseError
-
 from api.security.errors import EhrAuthenticationError, RejectReason
-from api.security.jwks_http import HttpJwksFetcher, JwksFetcher
-from api.security.key_cache import KeyCache, VerificationKey, parse_key_set
+from api.security.jwks_http import JwksFetcher
 from api.security.replay import ReplayGuard, replay_key
 from api.security.settings import SecuritySettings, TrustedIssuer
-from api.security.token import UnverifiedToken, parse_compact
+from api.security.signed import SignedTokenReader
 
 # Asymmetric only: `none` has no signature, and with HMAC anyone holding the (public) key could sign.
-ALLOWED_ALGORITHMS = frozenset({"ES384", "RS384"})
 # Bounds on identifiers we hand on: sub and tenant end up in the audit trail's 128-character columns.
 _MAX_ID_CHARS = 128
 _MAX_JTI_CHARS = 256
@@ -79,54 +74,14 @@ class EhrTokenVerifier:
         self._settings = settings
         self._replay_guard = replay_guard
         self._clock = clock
-        self._keys = KeyCache(
-            fetcher or HttpJwksFetcher(timeout_s=settings.jwks_timeout_seconds),
-            default_ttl_s=settings.jwks_cache_seconds,
-            max_ttl_s=settings.jwks_max_cache_seconds,
-            min_refetch_s=settings.jwks_min_refetch_seconds,
-            allow_spec_test_key=settings.allow_spec_test_key,
-            clock=monotonic,
+        self._reader = SignedTokenReader(
+            settings, allow_spec_test_key=settings.allow_spec_test_key, fetcher=fetcher, monotonic=monotonic
         )
-        # Inline key sets are parsed once, here, so a configuration mistake shows at start-up, not on first call.
-        self._inline_keys = {
-            issuer.iss: parse_key_set(issuer.jwks, allow_spec_test_key=settings.allow_spec_test_key)
-            for issuer in settings.issuers
-            if issuer.jwks is not None
-        }
 
     def verify(self, token: str, *, audience: str) -> AuthenticatedClient:
         """The client a token authenticates for a call to `audience`, or EhrAuthenticationError with the reason."""
-        unverified = parse_compact(token)
-        alg, kid = _check_header(unverified.header)
-        issuer = self._trusted_issuer(unverified.claims)
-        key = self._key(issuer, kid, unverified.header.get("jku"))
-        if key is None:
-            raise EhrAuthenticationError(RejectReason.UNKNOWN_KID, issuer=issuer.iss)
-        if not key.fits(alg):
-            raise EhrAuthenticationError(RejectReason.KEY_ALGORITHM_MISMATCH, issuer=issuer.iss)
-        _check_signature(unverified, key, alg, issuer.iss)
-        return self._check_claims(unverified.claims, issuer, audience)
-
-    def _trusted_issuer(self, claims: dict[str, Any]) -> TrustedIssuer:
-        iss = claims.get("iss")
-        if not isinstance(iss, str):
-            raise EhrAuthenticationError(RejectReason.CLAIM_MISSING)
-        issuer = self._settings.issuer(iss)
-        if issuer is None:
-            raise EhrAuthenticationError(RejectReason.ISSUER_NOT_TRUSTED)
-        return issuer
-
-    def _key(self, issuer: TrustedIssuer, kid: str, jku: object) -> VerificationKey | None:
-        if jku is not None:
-            # Compared as exact strings: `jku` is a URL the token asks us to fetch, so only listed ones are fetched.
-            if not isinstance(jku, str) or jku not in issuer.allowed_jku:
-                raise EhrAuthenticationError(RejectReason.JKU_NOT_ALLOWED, issuer=issuer.iss)
-            return self._keys.key(jku, kid)
-        if issuer.iss in self._inline_keys:
-            return self._inline_keys[issuer.iss].get(kid)
-        if issuer.jwks_url is not None:
-            return self._keys.key(issuer.jwks_url, kid)
-        return None
+        claims, issuer = self._reader.signed_claims(token)
+        return self._check_claims(claims, issuer, audience)
 
     def _check_claims(self, claims: dict[str, Any], issuer: TrustedIssuer, audience: str) -> AuthenticatedClient:
         def reject(reason: RejectReason) -> EhrAuthenticationError:
@@ -161,31 +116,6 @@ class EhrTokenVerifier:
         if not first_use:
             raise reject(RejectReason.REPLAYED)
         return AuthenticatedClient(iss=issuer.iss, sub=sub, tenant=tenant, jti=jti)
-
-
-def _check_header(header: dict[str, Any]) -> tuple[str, str]:
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
-        raise EhrAuthenticationError(RejectReason.ALGORITHM_NOT_ALLOWED)
-    if header.get("typ") != "JWT":
-        raise EhrAuthenticationError(RejectReason.TYPE_NOT_JWT)
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise EhrAuthenticationError(RejectReason.KID_MISSING)
-    # A token that makes its meaning depend on extensions we do not implement cannot be accepted (RFC 7515 4.1.11);
-    # embedded keys (jwk, x5c, x5u) would let the token bring its own trust, so they are refused outright.
-    if any(name in header for name in ("crit", "jwk", "x5c", "x5u")):
-        raise EhrAuthenticationError(RejectReason.UNSUPPORTED_HEADER)
-    return alg, kid
-
-
-def _check_signature(token: UnverifiedToken, key: VerificationKey, alg: str, iss: str) -> None:
-    try:
-        jws.deserialize_compact(token.compact, key.key, algorithms=[alg])
-    except BadSignatureError as exc:
-        raise EhrAuthenticationError(RejectReason.BAD_SIGNATURE, issuer=iss) from exc
-    except (JoseError, ValueError) as exc:
-        raise EhrAuthenticationError(RejectReason.MALFORMED, issuer=iss) from exc
 
 
 def _audience_matches(aud: object, audience: str) -> bool:
