@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from notify.backoff import Backoff
+from notify.leased import LeasedBatches
 from notify.port import (
     Channel,
     Clock,
@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 WORKER_ACTOR = "notify-worker"
 
 
-class OutboxDispatcher:
+class OutboxDispatcher(LeasedBatches[OutboxItem]):
+    _claim_due = staticmethod(outbox_store.claim_due)
+    _release_rows = staticmethod(outbox_store.release)
+
     def __init__(
         self,
         unit_of_work: Callable[[], SqlNotifyUnitOfWork],
@@ -41,22 +44,10 @@ class OutboxDispatcher:
         clock: Clock = system_clock,
         rng: random.Random | None = None,
     ) -> None:
-        self._uow = unit_of_work
+        super().__init__(
+            unit_of_work, worker_id=worker_id, lease=lease, backoff=backoff, batch_size=batch_size, clock=clock, rng=rng
+        )
         self._channels = channels
-        self._worker_id = worker_id
-        self._lease = lease
-        self._backoff = backoff
-        self._batch_size = batch_size
-        self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
-
-    def claim(self) -> list[OutboxItem]:
-        with self._uow() as uow:
-            claimed = outbox_store.claim_due(
-                uow.session, now=self._clock(), worker_id=self._worker_id, limit=self._batch_size, lease=self._lease
-            )
-            uow.commit()
-        return claimed
 
     def deliver(self, item: OutboxItem) -> DeliveryOutcome:
         """Send one claimed message and record what happened. The send holds no database lock or transaction: a
@@ -87,22 +78,8 @@ class OutboxDispatcher:
             )
         return result.outcome
 
-    def release(self, items: Sequence[OutboxItem]) -> int:
-        with self._uow() as uow:
-            released = outbox_store.release(uow.session, [i.id for i in items], self._worker_id)
-            uow.commit()
-        return released
-
-    def run_batch(self, stop: threading.Event | None = None) -> int:
-        """Claim and deliver one batch; returns how many were attempted (0: nothing was due). When `stop` is set
-        midway, the unsent messages go back for the next worker."""
-        claimed = self.claim()
-        for index, item in enumerate(claimed):
-            if stop is not None and stop.is_set():
-                self.release(claimed[index:])
-                return index
-            self.deliver(item)
-        return len(claimed)
+    def _handle(self, row: OutboxItem) -> DeliveryOutcome:
+        return self.deliver(row)
 
     def _send(self, item: OutboxItem) -> DeliveryResult:
         channel = self._channels.get(item.channel)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from enum import StrEnum
 
 from notify.backoff import Backoff
+from notify.leased import LeasedBatches
 from notify.port import Clock, Timer, TimerHandler, system_clock
 from notify.unit_of_work import SqlNotifyUnitOfWork
 from store import timers as timer_store
@@ -24,7 +24,10 @@ class FireOutcome(StrEnum):
     FAILED = "failed"  # the handler raised; retried later, or given up after the last attempt
 
 
-class TimerRunner:
+class TimerRunner(LeasedBatches[Timer]):
+    _claim_due = staticmethod(timer_store.claim_due)
+    _release_rows = staticmethod(timer_store.release)
+
     def __init__(
         self,
         unit_of_work: Callable[[], SqlNotifyUnitOfWork],
@@ -37,22 +40,10 @@ class TimerRunner:
         clock: Clock = system_clock,
         rng: random.Random | None = None,
     ) -> None:
-        self._uow = unit_of_work
+        super().__init__(
+            unit_of_work, worker_id=worker_id, lease=lease, backoff=backoff, batch_size=batch_size, clock=clock, rng=rng
+        )
         self._handlers = handlers
-        self._worker_id = worker_id
-        self._lease = lease
-        self._backoff = backoff
-        self._batch_size = batch_size
-        self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
-
-    def claim(self) -> list[Timer]:
-        with self._uow() as uow:
-            claimed = timer_store.claim_due(
-                uow.session, now=self._clock(), worker_id=self._worker_id, limit=self._batch_size, lease=self._lease
-            )
-            uow.commit()
-        return claimed
 
     def fire(self, timer: Timer) -> FireOutcome:
         handler = self._handlers.get(timer.kind)
@@ -71,22 +62,8 @@ class TimerRunner:
                 return FireOutcome.FAILED
         return FireOutcome.FIRED
 
-    def release(self, timers: Sequence[Timer]) -> int:
-        with self._uow() as uow:
-            released = timer_store.release(uow.session, [t.id for t in timers], self._worker_id)
-            uow.commit()
-        return released
-
-    def run_batch(self, stop: threading.Event | None = None) -> int:
-        """Claim and fire one batch; returns how many were attempted (0: nothing was due). When `stop` is set
-        midway, the unstarted timers go back for the next worker."""
-        claimed = self.claim()
-        for index, timer in enumerate(claimed):
-            if stop is not None and stop.is_set():
-                self.release(claimed[index:])
-                return index
-            self.fire(timer)
-        return len(claimed)
+    def _handle(self, row: Timer) -> FireOutcome:
+        return self.fire(row)
 
     def _record_failure(self, timer: Timer, error: str) -> None:
         give_up = self._backoff.exhausted(timer.attempts)
