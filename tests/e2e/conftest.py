@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +38,15 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One server per test module and backend; tests tell their records apart by hookInstance."""
-    database_url = module_database_url
-    tmp_path = tmp_path_factory.mktemp("server")
+    with served(module_database_url, tmp_path_factory.mktemp("server"), salt="e2e-test-salt") as running:
+        yield running
+
+
+@contextmanager
+def served(
+    database_url: str, tmp_path: Path, *, salt: str, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """`cdsctl db upgrade`, then `cdsctl serve` on a free port until the block ends (then SIGTERM)."""
     env = {
         **os.environ,
         "CDS_ENVIRONMENT": "test",
@@ -46,10 +54,11 @@ def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "CDS_DATABASE_URL": database_url,
         "CDS_LOG_JSON": "true",
         "CDS_LOG_LEVEL": "DEBUG",
-        "CDS_PSEUDONYM_SALT": "e2e-test-salt",
+        "CDS_PSEUDONYM_SALT": salt,
         # Generous: these tests check what is recorded, on a noisy 2-core machine; the deadline has its own tests.
         "CDS_HOOK_DEADLINE_SECONDS": "10",
         "CDS_SECURITY": '{"enabled": false}',
+        **(extra_env or {}),
     }
     cli = [sys.executable, "-m", "cdsctl"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)

@@ -5,9 +5,6 @@ back in the database, since the server runs on the wall clock and the rung is 15
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +15,7 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.pool import NullPool
 
 from store.tables import AuditRow, TimerRow
-from tests.e2e.conftest import RunningServer, _free_port, _wait_until_healthy
+from tests.e2e.conftest import RunningServer, served
 from tests.integration.notify.live import HIGH, hook_request
 from tests.integration.notify.receivers import WebhookReceiver
 
@@ -48,38 +45,9 @@ def server(
         "run_in_process": True,
         "poll_interval_seconds": 0.1,
     }
-    env = {
-        **os.environ,
-        "CDS_ENVIRONMENT": "test",
-        "CDS_DATA_DIR": str(tmp_path / "var"),
-        "CDS_DATABASE_URL": module_database_url,
-        "CDS_PSEUDONYM_SALT": "e2e-escalation-salt",
-        "CDS_HOOK_DEADLINE_SECONDS": "10",
-        "CDS_SECURITY": '{"enabled": false}',
-        "CDS_NOTIFY": json.dumps(notify),
-    }
-    cli = [sys.executable, "-m", "cdsctl"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_healthy(base_url, process, log_path)
-            yield RunningServer(base_url=base_url, database_url=module_database_url, log_path=log_path)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    extra = {"CDS_NOTIFY": json.dumps(notify)}
+    with served(module_database_url, tmp_path, salt="e2e-escalation-salt", extra_env=extra) as running:
+        yield running
 
 
 def test_the_served_in_process_worker_delivers_a_due_rung_once_by_signed_webhook(
