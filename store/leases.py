@@ -32,3 +32,25 @@ def claim_rows(
     if not ids:
         return []
     return list(session.execute(update(table).where(table.c.id.in_(ids)).values(**values).returning(*table.c)))
+
+
+def release_rows(
+    session: Session,
+    table: Table,
+    ids: Sequence[int],
+    worker_id: str,
+    *,
+    claimed: ColumnElement[bool],
+    values: dict[str, Any],
+) -> int:
+    """Give back rows this worker claimed but has not started (`claimed` says what a claimed row looks like): the
+    lease is dropped, the attempt the claim counted is taken back, and `values` set. Returns how many."""
+    if not ids:
+        return 0
+    statement = (
+        update(table)
+        .where(table.c.id.in_(ids), claimed, table.c.locked_by == worker_id)
+        .values(locked_by=None, locked_until=None, attempts=table.c.attempts - 1, **values)
+        .returning(table.c.id)
+    )
+    return len(session.execute(statement).all())

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from notify.port import Clock, OutboundMessage, OutboxItem, OutboxState, system_clock
 from store.documents import plain_json
-from store.leases import claim_rows
+from store.leases import claim_rows, release_rows
 from store.tables import OutboxRow
 
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
@@ -86,19 +86,10 @@ def mark_dead(session: Session, item_id: int, worker_id: str, *, error: str) -> 
 
 def release(session: Session, item_ids: Sequence[int], worker_id: str) -> int:
     """Give back claimed messages this worker has not started sending (graceful shutdown); not counted as tried."""
-    if not item_ids:
-        return 0
-    statement = (
-        update(_OUTBOX)
-        .where(
-            _OUTBOX.c.id.in_(item_ids),
-            _OUTBOX.c.state == OutboxState.DELIVERING.value,
-            _OUTBOX.c.locked_by == worker_id,
-        )
-        .values(state=OutboxState.PENDING.value, locked_by=None, locked_until=None, attempts=_OUTBOX.c.attempts - 1)
-        .returning(_OUTBOX.c.id)
+    claimed = _OUTBOX.c.state == OutboxState.DELIVERING.value
+    return release_rows(
+        session, _OUTBOX, item_ids, worker_id, claimed=claimed, values={"state": OutboxState.PENDING.value}
     )
-    return len(session.execute(statement).all())
 
 
 def dead_letters(session: Session, *, limit: int = 100) -> list[OutboxItem]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from notify.port import Clock, Timer, TimerState, system_clock
 from store.documents import plain_json
-from store.leases import claim_rows
+from store.leases import claim_rows, release_rows
 from store.tables import TimerRow
 
 _TIMERS: Table = TimerRow.__table__  # type: ignore[assignment]
@@ -116,19 +116,8 @@ def record_failure(session: Session, timer_id: int, worker_id: str, *, error: st
 
 def release(session: Session, timer_ids: Sequence[int], worker_id: str) -> int:
     """Give back claimed timers this worker has not started (graceful shutdown); the claim is not counted."""
-    if not timer_ids:
-        return 0
-    statement = (
-        update(_TIMERS)
-        .where(
-            _TIMERS.c.id.in_(timer_ids),
-            _TIMERS.c.state == TimerState.PENDING.value,
-            _TIMERS.c.locked_by == worker_id,
-        )
-        .values(locked_by=None, locked_until=None, attempts=_TIMERS.c.attempts - 1)
-        .returning(_TIMERS.c.id)
-    )
-    return len(session.execute(statement).all())
+    claimed = _TIMERS.c.state == TimerState.PENDING.value
+    return release_rows(session, _TIMERS, timer_ids, worker_id, claimed=claimed, values={})
 
 
 def state_of(session: Session, key: str) -> TimerState | None:
