@@ -159,13 +159,31 @@ class ClinicalContext:
     conditions: tuple[Condition, ...] = ()
     flags: CareFlags = field(default_factory=CareFlags)
     issues: tuple[NormalisationIssue, ...] = ()
+    # The usable, timed observations by kind, built on first use: every scorer and the policy context ask for a
+    # handful of kinds, and scanning all observations for each was a large part of a hook call's scoring time.
+    _by_kind: dict[str, tuple[Observation, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
+
+    def usable(self, kind: str) -> tuple[Observation, ...]:
+        """The usable observations of a kind that have an effective time, in source order."""
+        index = self._by_kind
+        if index is None:
+            grouped: dict[str, list[Observation]] = {}
+            for obs in self.observations:
+                if obs.effective_utc is not None and obs.usable:
+                    grouped.setdefault(obs.kind, []).append(obs)
+            index = {name: tuple(group) for name, group in grouped.items()}
+            # A cache of derived data, not state: the context's fields never change.
+            object.__setattr__(self, "_by_kind", index)
+        return index.get(kind, ())
 
     def latest(self, kind: str) -> Observation | None:
-        """The most recent usable observation of a kind, by effective time."""
+        """The most recent usable observation of a kind, by effective time (the first of equal times)."""
         best: Observation | None = None
-        for obs in self.observations:
-            if obs.kind != kind or not obs.usable or obs.effective_utc is None:
-                continue
-            if best is None or (best.effective_utc is not None and obs.effective_utc > best.effective_utc):
-                best = obs
+        best_at: datetime | None = None
+        for obs in self.usable(kind):
+            at = obs.effective_utc
+            if best_at is None or (at is not None and at > best_at):
+                best, best_at = obs, at
         return best

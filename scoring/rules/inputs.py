@@ -22,11 +22,7 @@ def observation_in_window(
     found = context.latest(kind)
     if found is not None and found.effective_utc is not None and found.effective_utc > as_of:
         # Scoring a past moment (replay, shadow): a later observation must not leak into it.
-        earlier = [
-            obs
-            for obs in context.observations
-            if obs.kind == kind and obs.usable and obs.effective_utc is not None and obs.effective_utc <= as_of
-        ]
+        earlier = [obs for obs in context.usable(kind) if obs.effective_utc is not None and obs.effective_utc <= as_of]
         found = max(earlier, key=lambda obs: obs.effective_utc or as_of, default=None)
     if found is None or found.effective_utc is None or found.effective_utc < as_of - lookback:
         return None
