@@ -96,7 +96,12 @@ class ServiceCatalog:
 
     @classmethod
     def load(cls, path: Path = BUNDLED_SERVICES) -> ServiceCatalog:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ServiceCatalogError(f"cannot read the service catalogue {path}: {exc}") from exc
+        if not isinstance(raw, dict) or not isinstance(raw.get("services", []), list):
+            raise ServiceCatalogError(f"{path}: expected a mapping with a list of `services`")
         try:
             services = [ServiceDefinition.model_validate(item) for item in raw.get("services", [])]
         except ValidationError as exc:

@@ -154,7 +154,8 @@ def build_container(
     )
     # Start-up work that would otherwise land on the first hook calls (seconds of UCUM registry building).
     warm_up_units()
-    catalog = catalog or ServiceCatalog.load()
+    if catalog is None:
+        catalog = ServiceCatalog.load(settings.services_file) if settings.services_file else ServiceCatalog.load()
     for service in catalog:
         pipeline.check(service)
     facts = {s.id: ServiceFacts(s.scorers, s.policy) for s in catalog}

@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.security.settings import SecuritySettings, refuse_unsafe_in_production
@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     fhir_validation: FhirValidation = FhirValidation.FAST
+    # The CDS services this instance offers (id, hook, scorers, policy, prefetch, cards); empty means the bundled
+    # catalogue (api/services/default.yaml), which is also the example to start a hospital's own from.
+    services_file: Path | None = None
     # Salt for pseudonymising identifiers in logs and metrics; must be set to a secret in production.
     pseudonym_salt: str = "development-only-salt"
     hook_deadline_seconds: float = Field(default=1.0, gt=0, le=30)
@@ -82,6 +85,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'cds.sqlite3').as_posix()}"
+
+    @field_validator("services_file", mode="before")
+    @classmethod
+    def _empty_means_bundled(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_values(self) -> Settings:
