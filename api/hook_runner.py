@@ -8,11 +8,12 @@ about to record is still written, not lost.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import time
-from collections.abc import Mapping
-from typing import Any
-
-from fastapi.concurrency import run_in_threadpool
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from api.catalog import ServiceDefinition
 from api.metrics import HOOK_FAILURES, HOOK_LATENCY
@@ -22,23 +23,40 @@ from cdsctl.logs import get_logger
 log = get_logger(__name__)
 
 NO_CARDS: dict[str, Any] = {"cards": []}
+T = TypeVar("T")
 
 
 class InFlight:
-    """Hook work still running, so that shutdown can let it finish recording instead of cutting it off."""
+    """The threads hook work runs on, and the work still running, so that shutdown can let it finish recording
+    instead of cutting it off.
 
-    def __init__(self) -> None:
+    Hook work has a pool of its own rather than the framework's shared one: a call costs one hand-off to an
+    executor (no capacity limiter or cancel scope around it), and other blocking work in the process (token
+    verification, feedback, admin calls) can never take the threads hook calls need.
+    """
+
+    def __init__(self, threads: int = 8) -> None:
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hook")
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """`fn(*args)` on a hook thread, in a copy of the caller's context (log bindings go along), tracked."""
+        context = contextvars.copy_context()
+        task = asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(context.run, fn, *args))
+        self.track(task)
+        return task
 
     def track(self, task: asyncio.Future[Any]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self, timeout_s: float) -> int:
-        """Wait for running work; returns how many were still running when the time ran out."""
-        if not self._tasks:
-            return 0
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        """Wait for running work; returns how many were still running when the time ran out. The threads are
+        released afterwards (work still running finishes on them; nothing new is accepted)."""
+        pending: set[asyncio.Future[Any]] = set()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        self._executor.shutdown(wait=False)
         return len(pending)
 
 
@@ -55,8 +73,7 @@ async def answer_within_deadline(
     outcome = "ok"
     try:
         # shield: the timeout stops our waiting, not the work, which finishes and records in its thread.
-        work = asyncio.ensure_future(run_in_threadpool(pipeline.handle, service, body, actor))
-        in_flight.track(work)
+        work = in_flight.run(pipeline.handle, service, body, actor)
         return await asyncio.wait_for(asyncio.shield(work), timeout=deadline_s)
     except TimeoutError:
         outcome = "deadline"

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # Salt for pseudonymising identifiers in logs and metrics; must be set to a secret in production.
     pseudonym_salt: str = "development-only-salt"
     hook_deadline_seconds: float = Field(default=1.0, gt=0, le=30)
+    # Threads per worker process that run hook calls (the work is bound by one core; threads cover database waits).
+    hook_threads: int = Field(default=8, ge=1, le=64)
     # Hook requests larger than this are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # Prefetch completion from the EHR's FHIR server. Plain http is for development and tests only.
