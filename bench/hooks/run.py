@@ -13,6 +13,7 @@ an EHR's calls are; a fresh hookInstance every time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 HERE = Path(__file__).resolve().parent
 SERVICE = "bench-full"
@@ -130,6 +133,26 @@ def _load_average() -> str:
         return "unknown"
 
 
+class _FreshSchema:
+    """A PostgreSQL run gets a schema of its own, dropped afterwards: the policy state of an earlier run (the same
+    benchmark patients) must not change what this one decides, nor its tables' size what it costs."""
+
+    def __init__(self, base_url: str) -> None:
+        self._admin = create_engine(make_url(base_url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        self.name = f"cds_bench_{uuid.uuid4().hex[:12]}"
+        self.url: URL = make_url(base_url).update_query_dict({"options": f"-csearch_path={self.name}"})
+
+    def __enter__(self) -> _FreshSchema:
+        with self._admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{self.name}"'))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
+        self._admin.dispose()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -212,14 +235,18 @@ def main() -> int:
         return 2
 
     load_before = _load_average()
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        database_url = args.database_url
+        if database_url.startswith("postgresql"):
+            database_url = stack.enter_context(_FreshSchema(database_url)).url.render_as_string(hide_password=False)
         body_file = Path(tmp) / "request.json"
         body_file.write_text(json.dumps(hook_request()))
         size_kb = body_file.stat().st_size / 1024
         env = {
             **os.environ,
             "CDS_DATA_DIR": tmp,
-            "CDS_DATABASE_URL": args.database_url,
+            "CDS_DATABASE_URL": database_url,
             "CDS_SERVICES_FILE": str(SERVICES_FILE),
             "CDS_LOG_LEVEL": "WARNING",
             "CDS_ENVIRONMENT": "test",
