@@ -11,6 +11,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 # Keys whose values are never written, whatever the caller passed.
@@ -46,9 +47,18 @@ def _redact_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutabl
     return event_dict
 
 
+def _orjson_text(event: Any, **options: Any) -> str:
+    # orjson renders a log line several times faster than the json module; what it cannot encode becomes str().
+    return orjson.dumps(event, default=str).decode()
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True, stream: Any = None) -> None:
     """Route stdlib logging and structlog through one JSON renderer. Safe to call more than once."""
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_orjson_text)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -56,7 +66,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True, stream: Any = N
         _redact_phi,
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the level, an event is dropped first, before any processor runs: a hook call's per-call line costs
+        # next to nothing when it is not written.
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
