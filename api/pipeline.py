@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from api.cards import render_card
 from api.catalog import ServiceDefinition
@@ -102,10 +102,11 @@ class HookPipeline:
         encounter_id = context.encounter.encounter_id if context.encounter else None
         with self._unit_of_work() as uow:
             evaluations: list[Evaluation] = []
-            stateful = uow if isinstance(uow, PolicyUnitOfWork) else None
+            keeps_state, notes_patient = _capabilities(uow)
+            stateful = cast(PolicyUnitOfWork, uow) if keeps_state else None
             patient_id = _patient_id(request)
-            if patient_id is not None and isinstance(uow, NotesFhirPatient):
-                uow.note_fhir_patient(patient_id)
+            if patient_id is not None and notes_patient:
+                cast(NotesFhirPatient, uow).note_fhir_patient(patient_id)
             if isinstance(policy, RoutedPolicy):
                 if stateful is None:
                     raise UnknownComponentError(f"policy {policy.policy_id!r} needs a store that keeps policy state")
@@ -176,6 +177,18 @@ class NotesFhirPatient(Protocol):
     Communication must name the patient as the EHR knows them)."""
 
     def note_fhir_patient(self, patient_id: str) -> None: ...
+
+
+_CAPABILITIES: dict[type, tuple[bool, bool]] = {}
+
+
+def _capabilities(uow: UnitOfWork) -> tuple[bool, bool]:
+    """Whether a unit of work keeps policy state and notes the FHIR patient: known from its class, so found out
+    once per class (an isinstance test against a runtime protocol inspects every member each time)."""
+    found = _CAPABILITIES.get(type(uow))
+    if found is None:
+        found = _CAPABILITIES[type(uow)] = (isinstance(uow, PolicyUnitOfWork), isinstance(uow, NotesFhirPatient))
+    return found
 
 
 def _patient_id(request: Mapping[str, Any]) -> str | None:
