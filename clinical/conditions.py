@@ -71,7 +71,7 @@ def read_condition(resource: Json, prov: Provenance, issues: list[NormalisationI
 
 def flag_hit(resource: Json, prov: Provenance) -> FlagHit | None:
     """The care flag a Condition, Procedure or Observation raises, if any."""
-    if not _may_flag(resource.get("code")):
+    if not may_flag(resource.get("code")):
         return None
     if text(resource, "status") in _VOID_STATUS:
         return None
@@ -102,8 +102,9 @@ def combine_flags(hits: list[FlagHit]) -> CareFlags:
     )
 
 
-def _may_flag(concept: object) -> bool:
-    # A cheap pre-check on the bare codes: it runs for every Observation, and almost none raise a flag.
+def may_flag(concept: object) -> bool:
+    """Whether a code could raise a flag: a cheap pre-check on the bare codes. It runs for every Observation, and
+    almost none raise a flag; False means flag_hit would give None."""
     coding = concept.get("coding") if type(concept) is dict else None
     if type(coding) is not list:
         return False

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from clinical.model import Provenance
+from clinical.model import Provenance, new_provenance
 
 LOINC_SYSTEM = "http://loinc.org"
 
@@ -85,7 +85,7 @@ def provenance(resource: Json, source_base: str | None) -> Provenance:
     if type(meta) is dict:
         version = meta.get("versionId")
         source = meta.get("source")
-    return Provenance(
+    return new_provenance(
         resource_type if type(resource_type) is str else "unknown",
         resource_id if type(resource_id) is str else None,
         version if type(version) is str else None,

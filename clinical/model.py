@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, cast
 
 
 class ExclusionReason(StrEnum):
@@ -164,6 +165,10 @@ class ClinicalContext:
     _by_kind: dict[str, tuple[Observation, ...]] | None = field(
         default=None, init=False, repr=False, compare=False, hash=False
     )
+    # The latest usable observation by kind, filled as kinds are asked for (several scorers ask for the same kinds).
+    _latest: dict[str, Observation | None] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     def usable(self, kind: str) -> tuple[Observation, ...]:
         """The usable observations of a kind that have an effective time, in source order."""
@@ -180,10 +185,87 @@ class ClinicalContext:
 
     def latest(self, kind: str) -> Observation | None:
         """The most recent usable observation of a kind, by effective time (the first of equal times)."""
+        cache = self._latest
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_latest", cache)
+        elif kind in cache:
+            return cache[kind]
         best: Observation | None = None
         best_at: datetime | None = None
         for obs in self.usable(kind):
             at = obs.effective_utc
             if best_at is None or (at is not None and at > best_at):
                 best, best_at = obs, at
+        cache[kind] = best
         return best
+
+
+def _builder(frozen: type) -> type:
+    """A mutable twin of a frozen slots dataclass: the same slots, plain attribute stores in its __init__.
+
+    A frozen dataclass sets each field through object.__setattr__, which made building the canonical objects most
+    of normalisation's cost. The twin fills the same memory layout at the speed of a normal class; the instance then
+    becomes the frozen class (see `_freeze`), indistinguishable from one built by the frozen class's own __init__.
+    """
+    slots: tuple[str, ...] = getattr(frozen, "__slots__", ())
+    names = tuple(f.name for f in fields(frozen))
+    if names != slots or any(f.default_factory is not MISSING for f in fields(frozen)):
+        raise TypeError(f"{frozen.__name__}: a builder needs one slot per field and no default factories")
+    defaults = {f.name: f.default for f in fields(frozen) if f.default is not MISSING}
+    params = ", ".join(f"{name}=_d_{name}" if name in defaults else name for name in names)
+    body = "".join(f"    self.{name} = {name}\n" for name in names)
+    namespace: dict[str, Any] = {f"_d_{name}": value for name, value in defaults.items()}
+    # The same technique dataclasses use to write __init__; the source is made of field names only.
+    exec(f"def __init__(self, {params}):\n{body}", namespace)  # noqa: S102 - source built from field names only
+    return type(f"_{frozen.__name__}Builder", (), {"__slots__": slots, "__init__": namespace["__init__"]})
+
+
+_set_class = object.__setattr__
+_ProvenanceBuilder = _builder(Provenance)
+_ObservationBuilder = _builder(Observation)
+
+
+def new_provenance(
+    resource_type: str,
+    resource_id: str | None = None,
+    version_id: str | None = None,
+    source_system: str | None = None,
+) -> Provenance:
+    """Provenance(...) for the hot path: the same object, built about twice as fast."""
+    built = _ProvenanceBuilder(resource_type, resource_id, version_id, source_system)
+    _set_class(built, "__class__", Provenance)
+    return cast(Provenance, built)
+
+
+def new_observation(
+    kind: str,
+    loinc: str | None,
+    value: float | None,
+    unit: str | None,
+    effective_utc: datetime | None,
+    effective_source: str | None,
+    status: str,
+    provenance: Provenance,
+    source_value: float | str | None = None,
+    source_unit: str | None = None,
+    excluded: ExclusionReason | None = None,
+    code_value: str | None = None,
+) -> Observation:
+    """Observation(...) for the hot path: the same object, built about three times as fast."""
+    built = _ObservationBuilder(
+        kind,
+        loinc,
+        value,
+        unit,
+        effective_utc,
+        effective_source,
+        status,
+        provenance,
+        source_value,
+        source_unit,
+        excluded,
+        code_value,
+    )
+    _set_class(built, "__class__", Observation)
+    return cast(Observation, built)

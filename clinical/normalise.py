@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from clinical.conditions import FlagHit, combine_flags, flag_hit, read_condition
+from clinical.conditions import FlagHit, combine_flags, flag_hit, may_flag, read_condition
 from clinical.fhir_fast import Json, codings, obj, objs, provenance, server_base, text
 from clinical.fhir_strict import validation_error
 from clinical.medications import read_medication
@@ -51,6 +51,8 @@ READ_TYPES = frozenset(
 )
 # A batch-response holds search Bundles; deeper nesting than this is not a shape any server sends.
 _MAX_BUNDLE_DEPTH = 4
+# Resource types that _collect unpacks instead of collecting.
+_CONTAINERS = frozenset({"Bundle", "OperationOutcome"})
 _ENCOUNTER_PREFERENCE = {"in-progress": 0, "arrived": 1, "triaged": 1, "onleave": 2}
 
 
@@ -58,11 +60,9 @@ class PrefetchError(ValueError):
     """The prefetch is not a JSON object of resources: the request itself is malformed."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
-    resource: Json
-    resource_type: str
-    source_base: str | None
+# A collected resource: (resource, its resourceType, the server base of its Bundle entry). A plain tuple, as one is
+# built for every resource of every call.
+_Found = tuple[Json, str, str | None]
 
 
 def normalise_prefetch(
@@ -107,7 +107,7 @@ def _collect(item: object, base: str | None, depth: int, found: list[_Found], is
     elif resource_type is None:
         issues.append(_issue(ExclusionReason.INVALID_RESOURCE, provenance(item, base), "no resourceType"))
     else:
-        found.append(_Found(item, resource_type, base))
+        found.append((item, resource_type, base))
 
 
 def _collect_bundle(
@@ -121,18 +121,44 @@ def _collect_bundle(
     if not isinstance(entries, list):
         issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle.entry is not a list"))
         return
+    append = found.append
+    # The entries of one Bundle nearly always share a server base: "<last base>/<Type>/<id>" gives that base again
+    # without the general parse (server_base would find the same: one "/" after the base, none at the end, no
+    # _history part).
+    last_base: str | None = None
+    last_prefix = ""
     for entry in entries:
         if not isinstance(entry, dict):
             issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle entry is not an object"))
             continue
-        entry_base = server_base(entry.get("fullUrl")) or base
-        response = obj(entry, "response")
-        outcome = obj(response, "outcome") if response is not None else None
-        if outcome is not None:
-            issues.append(_operation_outcome(outcome, provenance(outcome, entry_base)))
+        full_url = entry.get("fullUrl")
+        if (
+            last_base is not None
+            and type(full_url) is str
+            and full_url.startswith(last_prefix)
+            and full_url.count("/", len(last_prefix)) == 1
+            and full_url[-1] != "/"
+            and "/_history/" not in full_url
+        ):
+            entry_base: str | None = last_base
+        else:
+            entry_base = server_base(full_url)
+            if entry_base is not None:
+                last_base, last_prefix = entry_base, entry_base + "/"
+        entry_base = entry_base or base
+        response = entry.get("response")
+        if isinstance(response, dict):
+            outcome = response.get("outcome")
+            if isinstance(outcome, dict):
+                issues.append(_operation_outcome(outcome, provenance(outcome, entry_base)))
         # Entries of batch/transaction requests (and some responses) carry no resource: nothing to read.
         if "resource" in entry:
-            _collect(entry["resource"], entry_base, depth + 1, found, issues)
+            resource = entry["resource"]
+            resource_type = resource.get("resourceType") if type(resource) is dict else None
+            if type(resource_type) is str and resource_type not in _CONTAINERS:
+                append((resource, resource_type, entry_base))  # the common case, without the general _collect
+            else:
+                _collect(resource, entry_base, depth + 1, found, issues)
 
 
 class _Assembler:
@@ -152,11 +178,21 @@ class _Assembler:
 
     def assemble(self, found: list[_Found]) -> ClinicalContext:
         usable = self._usable(found)
-        locations = _index(usable, "Location")
-        medications = _index(usable, "Medication")
+        locations, medications = _indexes(usable)
+        observations = self.observations
+        issues = self.issues
         for item, prov in usable:
             try:
-                self._read(item.resource, prov, locations, medications)
+                if item[1] == "Observation":
+                    # Nearly every resource is an Observation: read here rather than through _read's dispatch.
+                    resource = item[0]
+                    observations.extend(read_observation(resource, prov, issues))
+                    if may_flag(resource.get("code")):  # the cheap pre-check of flag_hit, without its call
+                        hit = flag_hit(resource, prov)
+                        if hit is not None:
+                            self.flags.append(hit)
+                else:
+                    self._read(item[0], prov, locations, medications)
             except Exception as exc:
                 # The readers check every element's type, so this is a bug; still, one resource must not take
                 # the whole hook down. Recorded as an issue; the exception type only (its text may quote data).
@@ -174,19 +210,21 @@ class _Assembler:
 
     def _usable(self, found: list[_Found]) -> list[tuple[_Found, Provenance]]:
         """The resources normalisation reads: known types, each version once, valid R4B in strict mode."""
-        seen: set[Provenance] = set()
+        # Provenance's fields as a tuple: equal exactly when the Provenances are, and hashed in C.
+        seen: set[tuple[str, str | None, str | None, str | None]] = set()
         usable: list[tuple[_Found, Provenance]] = []
         for item in found:
-            if item.resource_type not in READ_TYPES:
+            if item[1] not in READ_TYPES:
                 continue
-            prov = provenance(item.resource, item.source_base)
+            prov = provenance(item[0], item[2])
             if prov.resource_id is not None:
                 # Type, id, version and server (two servers may both have an Observation/14) identify a resource.
-                if prov in seen:
+                key = (prov.resource_type, prov.resource_id, prov.version_id, prov.source_system)
+                if key in seen:
                     continue  # the same resource returned by two prefetch queries is one fact, not two
-                seen.add(prov)
+                seen.add(key)
             if self.strict:
-                error = validation_error(item.resource)
+                error = validation_error(item[0])
                 if error is not None:
                     self.issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, error))
                     continue
@@ -195,7 +233,7 @@ class _Assembler:
 
     def _read(self, resource: Json, prov: Provenance, locations: Mapping[str, Json], meds: Mapping[str, Json]) -> None:
         resource_type = prov.resource_type
-        if resource_type == "Observation":
+        if resource_type == "Observation":  # assemble reads Observations itself; kept for completeness
             self.observations.extend(read_observation(resource, prov, self.issues))
         elif resource_type == "Patient":
             self._read_patient(resource, prov)
@@ -224,13 +262,19 @@ class _Assembler:
             self.issues.append(_issue(ExclusionReason.OTHER_PATIENT, prov, "a second patient; not merged"))
 
 
-def _index(usable: list[tuple[_Found, Provenance]], resource_type: str) -> dict[str, Json]:
-    """Resources of one type by "Type/id", the form of a relative reference."""
-    index: dict[str, Json] = {}
+def _indexes(usable: list[tuple[_Found, Provenance]]) -> tuple[dict[str, Json], dict[str, Json]]:
+    """Locations and Medications by "Type/id", the form of a relative reference (the first of a reference wins)."""
+    locations: dict[str, Json] = {}
+    medications: dict[str, Json] = {}
     for item, prov in usable:
-        if item.resource_type == resource_type and prov.resource_id:
-            index.setdefault(f"{resource_type}/{prov.resource_id}", item.resource)
-    return index
+        resource_type = item[1]
+        if resource_type == "Observation" or not prov.resource_id:
+            continue
+        if resource_type == "Location":
+            locations.setdefault(f"Location/{prov.resource_id}", item[0])
+        elif resource_type == "Medication":
+            medications.setdefault(f"Medication/{prov.resource_id}", item[0])
+    return locations, medications
 
 
 def _current_encounter(encounters: list[Encounter]) -> Encounter | None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from clinical.codes import BY_KIND, BY_LOINC, CONSCIOUSNESS_LOINC, OXYGEN_THERAPY_KIND, Quantity
 from clinical.fhir_fast import LOINC_SYSTEM, Json, codings, concept_text, number, obj, objs, text
 from clinical.fhir_time import parse_fhir_datetime
-from clinical.model import ExclusionReason, NormalisationIssue, Observation, Provenance
+from clinical.model import ExclusionReason, NormalisationIssue, Observation, Provenance, new_observation
 from clinical.units import UCUM_SYSTEM, resolve_unit, to_canonical
 
 CONSCIOUSNESS_KIND = "consciousness"
@@ -49,7 +49,11 @@ def read_observation(resource: Json, prov: Provenance, issues: list[Normalisatio
     if type(status) is not str:
         status = "unknown"
     excluded_by_status = _STATUS_EXCLUSIONS.get(status)
-    effective, source = _effective(resource)
+    source = resource.get("effectiveDateTime")
+    if type(source) is str:  # the common case of _effective, without its call
+        effective = parse_fhir_datetime(source)
+    else:
+        effective, source = _effective(resource)
     codes = _loinc(resource.get("code"))
     out: list[Observation] = []
     if CONSCIOUSNESS_LOINC in codes:
@@ -178,10 +182,10 @@ def _quantity(
             if reason is None and effective is None:
                 reason = ExclusionReason.NO_EFFECTIVE_TIME
     if reason is None:
-        return Observation(
+        return new_observation(
             quantity.kind, quantity.loinc, value, quantity.unit, effective, source, status, prov, raw_value, raw_unit
         )
-    return Observation(
+    return new_observation(
         quantity.kind, quantity.loinc, None, None, effective, source, status, prov, raw_value, raw_unit, reason
     )
 

@@ -3,6 +3,11 @@
 durable-rules keeps its rule sets and session state in process-global engine memory, so this module owns all of
 it: names are unique per rule-set content, a rule set is compiled once and reused, every call runs under one lock
 with a fresh session id whose state is deleted afterwards, and nothing is left in the engine between calls.
+
+A band depends on nothing but the rule set, the parameter, the table and the (rounded) value, so each compiled
+matcher keeps a bounded memo of the engine's answers: a hook call whose values were all placed before is answered
+without the engine, a new value still goes to the engine, and an answer never outlives its matcher (one per
+rule-set content).
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ from scoring.rules.schema import Band, Parameter, RuleSet
 # One lock for the whole engine: its state is global, whichever rule set a call uses.
 _ENGINE_LOCK = threading.Lock()
 _COMPILED: dict[str, DurableBandMatcher] = {}
+# Entries per compiled matcher; the oldest answer is dropped first. Rounded vital signs take a few hundred values per
+# parameter, so this holds every value a ward sends while bounding what an adversarial stream can make it keep.
+MEMO_LIMIT = 4096
+
+# (parameter, table, type of the value, value): the type keeps True apart from 1 and 1.0, which hash alike.
+_MemoKey = tuple[str, int, type, float | str]
 
 
 class RuleCompileError(ValueError):
@@ -67,6 +78,7 @@ class DurableBandMatcher:
         self.name = name
         # Set only while a call holds the engine lock: the rule actions write the matched band here.
         self._hits: dict[str, int] | None = None
+        self._memo: dict[_MemoKey, int] = {}
         definition: dict[str, Any] = {}
         for parameter in rule_set.parameters:
             definition.update(self._rules_for(parameter))
@@ -98,8 +110,28 @@ class DurableBandMatcher:
         return record
 
     def match(self, lookups: Sequence[Lookup]) -> dict[str, int]:
-        if not lookups:
-            return {}
+        hits: dict[str, int] = {}
+        misses: list[Lookup] = []
+        memo = self._memo
+        for item in lookups:
+            band = memo.get((item.parameter, item.table, type(item.value), item.value))
+            if band is None:
+                misses.append(item)
+            else:
+                hits[item.parameter] = band
+        if misses:
+            answered = self._ask_engine(misses)
+            # Only complete answers get here (the engine raised otherwise), so every miss has its band now.
+            with _ENGINE_LOCK:
+                for item in misses:
+                    if len(memo) >= MEMO_LIMIT:
+                        del memo[next(iter(memo))]
+                    memo[(item.parameter, item.table, type(item.value), item.value)] = answered[item.parameter]
+            hits.update(answered)
+        return hits
+
+    def _ask_engine(self, lookups: Sequence[Lookup]) -> dict[str, int]:
+        """The engine's band for each lookup, in one session."""
         session = uuid.uuid4().hex
         messages = [{"sid": session, "p": item.parameter, "t": item.table, "v": item.value} for item in lookups]
         hits: dict[str, int] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 
 def round_half_up(value: float, precision: int) -> float:
@@ -14,5 +15,18 @@ def round_half_up(value: float, precision: int) -> float:
     """
     if not math.isfinite(value):
         raise ValueError("only finite values can be rounded")
+    if value == 0:
+        # 0.0 and -0.0 are one cache key but round to different floats: zeros skip the cache.
+        return _round(value, precision)
+    return _cached_round(value, precision)
+
+
+def _round(value: float, precision: int) -> float:
     step = Decimal(1).scaleb(-precision)
     return float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
+
+
+# Rounding is a pure function of the value and the precision, and vital signs repeat a few hundred values: the
+# Decimal round trip runs once per value. `typed` keeps an int apart from the equal float (they round alike, but the
+# caller's type is what comes back).
+_cached_round = lru_cache(maxsize=4096, typed=True)(_round)

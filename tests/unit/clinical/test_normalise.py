@@ -101,6 +101,51 @@ def test_bundle_entries_carry_the_server_base_as_source_system() -> None:
     assert obs.provenance.resource_id == "hr1"
 
 
+def test_each_bundle_entry_gets_the_server_base_of_its_own_full_url() -> None:
+    full_urls = [
+        "https://a.org/fhir/Observation/1",
+        "https://a.org/fhir/Observation/2",
+        "https://b.org/fhir/Observation/3",  # another server between two entries of the first
+        "https://a.org/fhir/Observation/4/_history/2",
+        "https://a.org/fhir/r4/Observation/5",  # the first base, one level deeper
+        "https://a.org/fhir/Observation/6/",
+        "urn:uuid:0d5f2ab4-9c5e-4d0b-8f0e-2b1c3d4e5f60",  # names no server: the enclosing base is kept (none here)
+        "https://a.org/fhir/Observation/8",
+    ]
+    entries = [{"fullUrl": url, "resource": heart_rate(f"hr{i}")} for i, url in enumerate(full_urls)]
+    context = normalise({"vitals": {"resourceType": "Bundle", "type": "searchset", "entry": entries}})
+    assert [obs.provenance.source_system for obs in context.observations] == [
+        "https://a.org/fhir",
+        "https://a.org/fhir",
+        "https://b.org/fhir",
+        "https://a.org/fhir",
+        "https://a.org/fhir/r4",
+        "https://a.org/fhir",
+        None,
+        "https://a.org/fhir",
+    ]
+
+
+def test_one_id_is_one_resource_per_server_and_version() -> None:
+    first, again, newer = heart_rate(value=80), heart_rate(value=81), heart_rate(value=82)
+    first["meta"] = {"versionId": "1"}
+    again["meta"] = {"versionId": "1"}
+    newer["meta"] = {"versionId": "2"}
+    context = normalise(
+        {
+            "a": searchset(first),
+            "b": searchset(again),  # the same version from the same server: the first copy is kept
+            "c": searchset(newer),
+            "d": searchset(again, base="https://other.org/fhir"),
+        }
+    )
+    assert [(obs.value, obs.provenance.version_id, obs.provenance.source_system) for obs in context.observations] == [
+        (80.0, "1", "https://ehr.example.org/fhir"),
+        (82.0, "2", "https://ehr.example.org/fhir"),
+        (81.0, "1", "https://other.org/fhir"),
+    ]
+
+
 def test_meta_source_wins_over_the_bundle_base() -> None:
     resource = heart_rate()
     resource["meta"] = {"source": "urn:device:monitor-7", "versionId": "4"}

@@ -108,3 +108,90 @@ def test_every_value_lands_in_the_one_band_whose_printed_range_holds_it(
     low = band.min if band.min is not None else -math.inf
     high = band.max if band.max is not None else math.inf
     assert low <= rounded <= high
+
+
+def _counting(matcher: DurableBandMatcher, monkeypatch: pytest.MonkeyPatch) -> list[list[Lookup]]:
+    """Every batch of lookups the engine is asked about, in order."""
+    asked: list[list[Lookup]] = []
+    ask = matcher._ask_engine
+
+    def spy(lookups: list[Lookup]) -> dict[str, int]:
+        asked.append(list(lookups))
+        return ask(lookups)
+
+    monkeypatch.setattr(matcher, "_ask_engine", spy)
+    return asked
+
+
+def _fresh_matcher(name: str = "news2") -> DurableBandMatcher:
+    rule_set, content_hash = read_rule_set(BUNDLED_DIRECTORY / f"{name}.yaml")
+    # A matcher of its own (not the shared compiled one), so that its memo starts empty.
+    return DurableBandMatcher(f"{engine_name(rule_set, content_hash)}-{uuid.uuid4().hex[:8]}", rule_set)
+
+
+def test_the_engine_places_a_value_seen_for_the_first_time_and_only_that_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    matcher = _fresh_matcher()
+    asked = _counting(matcher, monkeypatch)
+    assert matcher.match([Lookup("resp_rate", 0, 30.0), Lookup("pulse", 0, 88.0)]) == {"resp_rate": 4, "pulse": 2}
+    assert matcher.match([Lookup("resp_rate", 0, 30.0), Lookup("pulse", 0, 88.0)]) == {"resp_rate": 4, "pulse": 2}
+    assert matcher.match([Lookup("resp_rate", 0, 30.0), Lookup("pulse", 0, 135.0)]) == {"resp_rate": 4, "pulse": 5}
+    assert asked == [
+        [Lookup("resp_rate", 0, 30.0), Lookup("pulse", 0, 88.0)],
+        [Lookup("pulse", 0, 135.0)],
+    ]
+
+
+def test_remembered_answers_are_kept_apart_by_table_and_by_the_value_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    matcher = _fresh_matcher()
+    asked = _counting(matcher, monkeypatch)
+    scale1 = matcher.match([Lookup("spo2", 0, 90.0)])
+    scale2 = matcher.match([Lookup("spo2", 1, 90.0)])
+    assert scale1 != scale2  # 90 % is the lowest band on scale 1, not on scale 2: a memo keyed without the table lies
+    assert matcher.match([Lookup("spo2", 0, 90.0)]) == scale1
+    assert matcher.match([Lookup("spo2", 1, 90.0)]) == scale2
+    matcher.match([Lookup("spo2", 0, 90)])  # an int equal to a remembered float is still asked about
+    assert len(asked) == 3
+
+
+def test_an_edited_rule_set_never_gets_the_answers_of_the_original(tmp_path: Path) -> None:
+    text = (BUNDLED_DIRECTORY / "news2.yaml").read_text(encoding="utf-8")
+    edited_text = text.replace("{min: 111, max: 219, points: 0}", "{min: 111, max: 199, points: 0}").replace(
+        "{min: 220, points: 3}", "{min: 200, points: 3}"
+    )
+    (tmp_path / "news2.yaml").write_text(edited_text, "utf-8")
+    original = compile_rule_set(*read_rule_set(BUNDLED_DIRECTORY / "news2.yaml"))
+    edited = compile_rule_set(*read_rule_set(tmp_path / "news2.yaml"))
+    assert original is not edited
+    for _ in range(2):  # the second round is answered from each matcher's memo
+        assert original.match([Lookup("sbp", 0, 210.0)]) == {"sbp": 3}
+        assert edited.match([Lookup("sbp", 0, 210.0)]) == {"sbp": 4}
+
+
+def test_the_memo_of_answers_is_bounded_and_forgotten_values_go_back_to_the_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("scoring.rules.durable_matcher.MEMO_LIMIT", 8)
+    matcher = _fresh_matcher()
+    asked = _counting(matcher, monkeypatch)
+    for value in range(20):
+        matcher.match([Lookup("pulse", 0, float(value + 40))])
+    assert len(matcher._memo) == 8
+    matcher.match([Lookup("pulse", 0, 40.0)])  # the oldest answer was dropped first
+    assert len(asked) == 21
+    matcher.match([Lookup("pulse", 0, 59.0)])  # the newest is still remembered
+    assert len(asked) == 21
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.integers(min_value=-50, max_value=400), min_size=1, max_size=30))
+def test_remembered_answers_are_the_engines_answers(values: list[int]) -> None:
+    matcher = _shared_fresh_matcher()
+    for value in values:
+        lookup = [Lookup("sbp", 0, float(value))]
+        first = matcher.match(lookup)
+        assert matcher.match(lookup) == first == matcher._ask_engine(lookup)
+
+
+@functools.cache
+def _shared_fresh_matcher() -> DurableBandMatcher:
+    return _fresh_matcher()

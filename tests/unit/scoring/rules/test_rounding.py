@@ -33,3 +33,13 @@ def test_values_are_rounded_half_up_to_the_printed_precision(value: float, preci
 def test_non_finite_values_are_refused(value: float) -> None:
     with pytest.raises(ValueError, match="finite"):
         round_half_up(value, 0)
+
+
+def test_zeros_keep_their_sign_whichever_was_rounded_first() -> None:
+    for _ in range(2):  # the second round would come from a cache keyed on the equal zeros
+        assert math.copysign(1.0, round_half_up(-0.0, 1)) == -1.0
+        assert math.copysign(1.0, round_half_up(0.0, 1)) == 1.0
+
+
+def test_a_repeated_value_rounds_the_same_at_each_precision() -> None:
+    assert [round_half_up(35.05, 1), round_half_up(35.05, 0), round_half_up(35.05, 1)] == [35.1, 35.0, 35.1]
