@@ -104,7 +104,7 @@ class OnnxModelScorer:
             ]
         hospital = self._hospital_admission(context) if self._hospital_admission is not None else None
         grid, latest = grid_from_context(context, admitted, as_of, hospital_admission_utc=hospital)
-        inputs = self._model.select(extract(grid)[-1:])
+        inputs = self._model.select(extract(grid, np.array([grid.values.shape[0] - 1])))
         if hospital is None and self._hospital_column is not None:
             # Every training row knew its hospital admission, so an unknown one is imputed with the training median
             # (neutral in the explanation) rather than left missing (a branch the trees barely learnt) or set to the
