@@ -87,8 +87,8 @@ def extract(grid: HourlyGrid, rows: IntArray | None = None) -> FeatureMatrix:
     A row's features are the same whichever other rows are asked for.
     """
     n = grid.values.shape[0]
-    start = grid.start_of_row
     stay = grid.stay_of_row
+    start = grid.starts[stay]
     if rows is not None:
         return _features(grid, 0, n, start, stay, np.asarray(rows, dtype=np.int64))
     # Column-major, as the whole-matrix consumers (training, replay) select columns from it.
@@ -128,8 +128,7 @@ def _features(grid: HourlyGrid, lo: int, hi: int, start: IntArray, stay: IntArra
     out[:, _CARRIED] = locf
     out[:, _HOURS_SINCE] = np.where(seen, rows[:, None] - last, np.nan)
     out[:, _COUNT] = cum[rows] - cum[at] + valid[at]
-    with np.errstate(invalid="ignore"):
-        out[:, _DELTA] = np.where(has_prev, locf - values[np.maximum(prev, 0), _KIND_COLUMNS], np.nan)
+    out[:, _DELTA] = np.where(has_prev, locf - values[np.maximum(prev, 0), _KIND_COLUMNS], np.nan)
 
     for w, (lo_w, hi_w, mean_w) in zip(ROLLING_WINDOWS, _rolling(values[:, _VITALS], start, rows), strict=True):
         i_min, i_max, i_mean = _WINDOW_STATS[w]
@@ -143,15 +142,17 @@ def _features(grid: HourlyGrid, lo: int, hi: int, start: IntArray, stay: IntArra
     def v(kind: str) -> FloatArray:
         return locf[:, _COL[kind]]
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shock = np.where(v("sbp") > 0, v("heart_rate") / v("sbp"), np.nan)
-        pulse = v("sbp") - v("dbp")
-        bun_creatinine = np.where(v("creatinine") > 0, v("bun") / v("creatinine"), np.nan)
-        spo2_fio2 = np.where(v("fio2") > 0, v("spo2") / (v("fio2") / 100.0), np.nan)
-    coag, liver, renal, cardio, sofa = _sofa(locf)
-    # Partial SOFA 24 h earlier, or at the stay's first row when the stay is younger than that.
+    # Ratios only where the divisor is positive (elsewhere NaN, and never computed, so nothing to warn about).
+    shock = _ratio(v("heart_rate"), v("sbp"))
+    pulse = v("sbp") - v("dbp")
+    bun_creatinine = _ratio(v("bun"), v("creatinine"))
+    spo2_fio2 = _ratio(v("spo2"), v("fio2") / 100.0)
+    # SOFA now and 24 h earlier (or at the stay's first row when the stay is younger than that), in one pass.
     sofa_trend = rows - SOFA_TREND_WINDOW
-    sofa_before = _sofa(locf_all[np.where(sofa_trend >= at, sofa_trend, at)])[-1]
+    both = _sofa(np.vstack([locf, locf_all[np.where(sofa_trend >= at, sofa_trend, at)]]))
+    m = len(rows)
+    coag, liver, renal, cardio, sofa = (part[:m] for part in both)
+    sofa_before = both[-1][m:]
     qsofa = (v("resp_rate") >= 22).astype(np.float64) + (v("sbp") <= 100)
     sirs = (
         ((v("temperature") > 38) | (v("temperature") < 36)).astype(np.float64)
@@ -183,6 +184,11 @@ def _features(grid: HourlyGrid, lo: int, hi: int, start: IntArray, stay: IntArra
     return out
 
 
+def _ratio(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
+    out = np.full_like(numerator, np.nan)
+    return np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
 def _sofa(locf: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """The SOFA components of carried values and their sum (a missing component counts 0)."""
     coag = _points(locf[:, _COL["platelets"]], (150, 100, 50, 20), descending=True)
@@ -211,15 +217,17 @@ def _rolling(block: FloatArray, start: IntArray, rows: IntArray) -> list[tuple[F
         k = min(w, longest)
         count = measured[:k].sum(axis=0)
         total = np.add.reduce(zeroed[:k], axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(count > 0, total / count, np.nan)
+        mean = np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
         results.append((np.fmin.reduce(window[:k], axis=0), np.fmax.reduce(window[:k], axis=0), mean))
     return results
 
 
 def _points(column: FloatArray, cuts: tuple[float, ...], *, descending: bool) -> FloatArray:
-    """SOFA-style points: one point per cut crossed (below the cut if `descending`), NaN where unmeasured."""
-    points = np.zeros_like(column)
-    for cut in cuts:
-        points += (column < cut) if descending else (column >= cut)
-    return np.where(np.isnan(column), np.nan, points)
+    """SOFA-style points: one point per cut crossed (below the cut if `descending`), NaN where unmeasured.
+
+    Counted by one sorted search: the cuts at or below the value (ascending), or the cuts above it (descending).
+    """
+    ordered = np.sort(np.array(cuts, dtype=np.float64))
+    at_or_below = np.searchsorted(ordered, column, side="right")
+    points = len(cuts) - at_or_below if descending else at_or_below
+    return np.where(np.isnan(column), np.nan, points.astype(np.float64))
