@@ -137,7 +137,7 @@ def grid_from_context(
     hours: list[int] = []
     columns: list[int] = []
     measured: list[float] = []
-    latest: dict[str, Observation] = {}
+    carried: list[tuple[int, int, Observation]] = []
     for j, kind in enumerate(GRID_KINDS):
         # The context's usable observations of the kind, with an effective time, in document order.
         chosen: dict[int, Observation] = {}
@@ -158,8 +158,10 @@ def grid_from_context(
                 hours.append(h - 1)
                 columns.append(j)
                 measured.append(obs.value)  # type: ignore[arg-type]  # None was skipped above
-            latest[kind] = chosen[max(chosen)]
+            carried.append((min(chosen), j, chosen[max(chosen)]))
     values[hours, columns] = measured
+    # Kinds in the order of their first measured hour (then grid column), as the hour-by-hour fill always gave.
+    latest = {GRID_KINDS[j]: obs for _, j, obs in sorted(carried, key=lambda c: c[:2])}
     patient = context.patient
     age = patient.age_years if patient is not None and patient.age_years is not None else math.nan
     sex = patient.sex if patient is not None else Sex.UNKNOWN
