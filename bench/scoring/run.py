@@ -118,7 +118,7 @@ def main() -> None:
     live = per_call(lambda: scorer.score(context, as_of), repeat=200)
     print(
         f"live OnnxModelScorer.score ({stay.height} h, {len(context.observations)} observations, "
-        f"with occlusion explanation): {live * 1e3:,.2f} ms"
+        f"with occlusion explanation): {live * 1e3:,.2f} ms (target <= 0.4 ms)"
     )
 
 

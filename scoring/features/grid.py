@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -111,6 +111,9 @@ def grid_from_table(table: pl.DataFrame) -> HourlyGrid:
     )
 
 
+_HOUR = timedelta(hours=1)
+
+
 def hour_of(instant: datetime, icu_admission_utc: datetime) -> int:
     """ICULOS of an instant: 1 for the first 60 minutes after ICU admission, 0 or less before admission."""
     return math.floor((instant - icu_admission_utc).total_seconds() / 3600.0) + 1
@@ -131,25 +134,34 @@ def grid_from_context(
     """
     last_hour = max(hour_of(as_of, icu_admission_utc), 1)
     values = np.full((last_hour, len(GRID_KINDS)), np.nan)
-    column = {kind: j for j, kind in enumerate(GRID_KINDS)}
-    chosen: dict[tuple[int, int], Observation] = {}
-    for obs in context.observations:
-        j = column.get(obs.kind)
-        if j is None or not obs.usable or obs.value is None or obs.effective_utc is None:
-            continue
-        if obs.effective_utc > as_of:
-            continue
-        h = hour_of(obs.effective_utc, icu_admission_utc)
-        if h < 1:
-            continue
-        held = chosen.get((h, j))
-        # Later in the hour wins; `>=` makes the later of two simultaneous entries (document order) win.
-        if held is None or (held.effective_utc is not None and obs.effective_utc >= held.effective_utc):
-            chosen[(h, j)] = obs
-    latest: dict[str, Observation] = {}
-    for (h, j), obs in sorted(chosen.items()):
-        values[h - 1, j] = obs.value
-        latest[GRID_KINDS[j]] = obs
+    hours: list[int] = []
+    columns: list[int] = []
+    measured: list[float] = []
+    carried: list[tuple[int, int, Observation]] = []
+    for j, kind in enumerate(GRID_KINDS):
+        # The context's usable observations of the kind, with an effective time, in document order.
+        chosen: dict[int, Observation] = {}
+        for obs in context.usable(kind):
+            at = obs.effective_utc
+            if obs.value is None or at is None or at > as_of:
+                continue
+            # `hour_of` without the call: whole hours since admission by exact timedelta arithmetic, plus one.
+            h = (at - icu_admission_utc) // _HOUR + 1
+            if h < 1:
+                continue
+            held = chosen.get(h)
+            # Later in the hour wins; `>=` makes the later of two simultaneous entries (document order) win.
+            if held is None or (held.effective_utc is not None and at >= held.effective_utc):
+                chosen[h] = obs
+        if chosen:
+            for h, obs in chosen.items():
+                hours.append(h - 1)
+                columns.append(j)
+                measured.append(obs.value)  # type: ignore[arg-type]  # None was skipped above
+            carried.append((min(chosen), j, chosen[max(chosen)]))
+    values[hours, columns] = measured
+    # Kinds in the order of their first measured hour (then grid column), as the hour-by-hour fill always gave.
+    latest = {GRID_KINDS[j]: obs for _, j, obs in sorted(carried, key=lambda c: c[:2])}
     patient = context.patient
     age = patient.age_years if patient is not None and patient.age_years is not None else math.nan
     sex = patient.sex if patient is not None else Sex.UNKNOWN

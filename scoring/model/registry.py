@@ -17,6 +17,7 @@ import onnxruntime as ort
 from scoring.features.catalogue import FEATURE_INDEX, FEATURES
 from scoring.features.extract import FeatureMatrix
 from scoring.model.card import CARD_FILE, MODEL_FILE, ModelCard
+from scoring.model.splits import SplitTests, read_split_tests
 
 # The models shipped with the package.
 BUNDLED_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -65,6 +66,8 @@ class LoadedModel:
     session: ort.InferenceSession
     columns: npt.NDArray[np.int64]
     directory: Path
+    # The ensemble's split tests, when the graph is one tree-ensemble node (see `scoring.model.splits`).
+    splits: SplitTests | None = None
 
     def select(self, features: FeatureMatrix) -> FeatureMatrix:
         """The model's input columns out of a full extractor matrix."""
@@ -106,7 +109,9 @@ def load_model(directory: Path) -> LoadedModel:
         card = ModelCard.read(directory)
     except ValueError as exc:
         raise ModelRefused(RefusalReason.MALFORMED_CARD, f"{directory / CARD_FILE}: {exc}") from exc
-    actual = sha256_of(model_path)
+    # Read once: the bytes whose hash is checked are the bytes the session and the split tests are built from.
+    model_bytes = model_path.read_bytes()
+    actual = hashlib.sha256(model_bytes).hexdigest()
     if actual != card.sha256:
         raise ModelRefused(
             RefusalReason.HASH_MISMATCH,
@@ -114,14 +119,15 @@ def load_model(directory: Path) -> LoadedModel:
             "refusing to load a model that is not the one the card describes",
         )
     columns = check_schema(card)
-    session = ort.InferenceSession(str(model_path), session_options(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model_bytes, session_options(), providers=["CPUExecutionProvider"])
     width = session.get_inputs()[0].shape[1]
     if isinstance(width, int) and width != len(columns):
         raise ModelRefused(
             RefusalReason.INPUT_WIDTH,
             f"model {card.model_id} {card.version} takes {width} inputs but its card lists {len(columns)} features",
         )
-    return LoadedModel(card=card, session=session, columns=columns, directory=directory)
+    splits = read_split_tests(model_bytes)
+    return LoadedModel(card=card, session=session, columns=columns, directory=directory, splits=splits)
 
 
 def write_entry(root: Path, card: ModelCard, onnx_bytes: bytes) -> Path:

@@ -104,7 +104,7 @@ class OnnxModelScorer:
             ]
         hospital = self._hospital_admission(context) if self._hospital_admission is not None else None
         grid, latest = grid_from_context(context, admitted, as_of, hospital_admission_utc=hospital)
-        inputs = self._model.select(extract(grid)[-1:])
+        inputs = self._model.select(extract(grid, np.array([grid.values.shape[0] - 1])))
         if hospital is None and self._hospital_column is not None:
             # Every training row knew its hospital admission, so an unknown one is imputed with the training median
             # (neutral in the explanation) rather than left missing (a branch the trees barely learnt) or set to the
@@ -138,12 +138,20 @@ class OnnxModelScorer:
         ]
 
     def _occlusion(self, row: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """Probability of the row, then of the row with each input in turn set to its median (one batch)."""
-        batch = np.repeat(row[None, :], len(row) + 1, axis=0)
-        idx = np.arange(len(row))
-        batch[idx + 1, idx] = self._medians
+        """Probability of the row, then how much it moves with each input in turn set to its median (one batch).
+
+        Only inputs whose median some split of the ensemble tells apart from the row's value are run: for any other
+        input every tree takes the same path, so its row would score the same bits and its contribution is exactly 0.
+        """
+        width = len(row)
+        splits = self._model.splits
+        occluded = np.arange(width) if splits is None else splits.moved(row, self._medians)
+        batch = np.repeat(row[None, :], len(occluded) + 1, axis=0)
+        batch[np.arange(1, len(occluded) + 1), occluded] = self._medians[occluded]
         probabilities = self._model.predict(batch)
-        return probabilities, probabilities[0] - probabilities[1:]
+        points = np.zeros(width, dtype=np.float32)
+        points[occluded] = probabilities[0] - probabilities[1:]
+        return probabilities, points
 
     def _explain(self, row: npt.NDArray[np.float32], points: npt.NDArray[np.float32]) -> tuple[Contribution, ...]:
         features = self._model.card.features

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,6 +54,25 @@ def test_the_bundled_model_scores_a_real_stay_live_exactly_as_replay_does(
     np.testing.assert_array_equal(np.array(live, dtype=np.float32), replay)
     # The stay turns septic: its risk late in the stay is above its risk at the start.
     assert max(live[-10:]) > live[0]  # type: ignore[operator]
+
+
+def test_occlusion_runs_only_inputs_a_split_on_the_paths_tells_apart_and_explains_exactly_as_trying_every_input(
+    bundled: LoadedModel, real_septic_stay: Path
+) -> None:
+    table = load_table(real_septic_stay)
+    context = context_of_table(table, np.random.default_rng(2))
+    pruned = OnnxModelScorer(bundled)
+    # Without split tests the scorer sets every input in turn to its median and runs them all.
+    every_input = OnnxModelScorer(replace(bundled, splits=None))
+    assert bundled.splits is not None
+    skipped = 0
+    for hour in table["hour"]:
+        fast, full = pruned.score(context, as_of_hour(hour))[0], every_input.score(context, as_of_hour(hour))[0]
+        assert fast == full, f"hour {hour}"
+        grid, _ = grid_from_context(context, ICU_ADMISSION, as_of_hour(hour))
+        row = bundled.select(extract(grid))[-1]
+        skipped += len(row) - len(bundled.splits.moved(row, pruned._medians))
+    assert skipped > 0  # the check above compared something the pruning changed
 
 
 def test_the_scorer_meets_the_scorer_port(tiny_loaded: LoadedModel) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from datetime import timedelta
+from random import Random
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clinical.model import ClinicalContext, ExclusionReason, Observation, Provenance
 from scoring.features import (
@@ -23,6 +27,8 @@ from scoring.features.grid import stack_grids
 from tests.strategies import hourly_grids
 from tests.unit.scoring.model.stays import ICU_ADMISSION, as_of_hour, context_of_table, synthetic_stay, table_of_rows
 
+# The module, not the function that the package exports under the same name.
+extract_module = importlib.import_module("scoring.features.extract")
 HR = GRID_KINDS.index("heart_rate")
 SBP = GRID_KINDS.index("sbp")
 
@@ -172,6 +178,29 @@ def test_stays_are_extracted_alike_alone_or_stacked(grid: HourlyGrid) -> None:
         for i, (s, e) in enumerate(zip(grid.starts, ends, strict=True))
     ]
     np.testing.assert_array_equal(np.vstack(alone), extract(grid))
+
+
+@settings(max_examples=40, deadline=None)
+@given(hourly_grids(kinds=len(GRID_KINDS)), st.randoms(use_true_random=False))
+def test_asking_for_some_rows_gives_those_rows_of_the_whole_matrix_to_the_bit(grid: HourlyGrid, rnd: Random) -> None:
+    # The live hook asks for one row only; it must get exactly the bits batch replay computes for that row, NaNs
+    # included, whichever rows are asked for and in whatever order.
+    n = grid.values.shape[0]
+    rows = np.array([*rnd.sample(range(n), rnd.randint(1, n)), n - 1, int(grid.starts[-1])], dtype=np.int64)
+    whole = extract(grid)
+    np.testing.assert_array_equal(extract(grid, rows).view(np.uint32), whole[rows].view(np.uint32))
+
+
+def test_a_batch_cut_into_blocks_of_whole_stays_is_extracted_as_in_one_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    stays = [synthetic_stay(rng, hours=int(h), septic=bool(i % 2)) for i, h in enumerate(rng.integers(3, 40, 30))]
+    table = pl.concat([table_of_rows(f"p{i}", rows) for i, rows in enumerate(stays)], how="diagonal_relaxed")
+    grid = grid_from_table(table)
+    whole = extract(grid)
+    # Blocks shorter than a stay, and blocks that end inside a stay, must still cut at a stay's first row.
+    for block in (1, 7, 50):
+        monkeypatch.setattr(extract_module, "_BLOCK_ROWS", block)
+        np.testing.assert_array_equal(extract(grid).view(np.uint32), whole.view(np.uint32))
 
 
 @pytest.mark.parametrize("first_hour", [1, 4])
