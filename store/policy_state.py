@@ -21,7 +21,6 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    update,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -48,11 +47,22 @@ from policy.events import (
 from policy.port import EscalationStep, Indicator, Reason
 from policy.state import Escalation
 from store.documents import plain_json
-from store.driver import Driver, cursor_of, driver_of
+from store.driver import Driver, cursor_of, driver_of, insert_rows
 from store.repository import DECISION_IDS, SqlUnitOfWork
 from store.tables import DecisionRow, PolicyEventRow, RiskOutputRow
 
 _EVENTS: Table = PolicyEventRow.__table__  # type: ignore[assignment]
+_EVENT_COLUMNS = (
+    "at",
+    "kind",
+    "patient_key",
+    "alert_key",
+    "unit_id",
+    "until",
+    "interruptive",
+    "payload",
+    "decision_id",
+)
 _KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
@@ -183,19 +193,22 @@ def record_events(
     ids = list(decision_ids) if decision_ids is not None else [None] * len(events)
     if len(ids) != len(events):
         raise ValueError("decision_ids must be parallel to events")
-    rows = [
-        {
-            "until": None,
-            "interruptive": False,
-            **_columns(event),
-            "at": event.at,
-            "kind": _kind(event),
-            "payload": plain_json(_encode(event)),
-            "decision_id": decision_id,
-        }
-        for event, decision_id in zip(events, ids, strict=True)
-    ]
-    session.execute(_EVENTS.insert(), rows)
+    rows = []
+    for event, decision_id in zip(events, ids, strict=True):
+        columns = _columns(event)
+        rows.append(
+            (
+                *(event.at, _kind(event), columns["patient_key"], columns["alert_key"], columns["unit_id"]),
+                *(columns.get("until"), columns.get("interruptive", False), plain_json(_encode(event)), decision_id),
+            )
+        )
+    driver = driver_of(session)
+    cursor = cursor_of(session)
+    try:
+        # With their ids drawn in the rows' order on PostgreSQL too, which the "newest" reads go by.
+        insert_rows(cursor, driver, _EVENTS, _EVENT_COLUMNS, rows, returning_ids=True)
+    finally:
+        cursor.close()
     session.info[_WRITES] = session.info.get(_WRITES, 0) + 1
     # Ladders and holds arm their durable timers in this same transaction: never one without the other.
     arm_timers(session, events)
@@ -546,15 +559,30 @@ def record_evaluations(session: Session, hook_instance: str, evaluations: Sequen
     for decision_id, evaluation in zip(decision_ids, evaluations, strict=True):
         traces.append(
             {
-                "decision_id": decision_id,
-                "new_trace": evaluation.trace.to_dict(),
-                "new_escalation": _encode(evaluation.decision.escalation),
+                "id": decision_id,
+                "trace": evaluation.trace.to_dict(),
+                "escalation": _encode(evaluation.decision.escalation),
             }
         )
         events.extend(evaluation.events)
         tags.extend([decision_id] * len(evaluation.events))
     if traces:
-        session.execute(_SET_TRACE, traces)
+        driver = driver_of(session)
+        cursor = cursor_of(session)
+        try:
+            cursor.executemany(
+                driver.sql(_SET_TRACE),
+                [
+                    {
+                        "trace": driver.document(t["trace"]),
+                        "escalation": driver.document(t["escalation"]),
+                        "id": t["id"],
+                    }
+                    for t in traces
+                ],
+            )
+        finally:
+            cursor.close()
     record_events(session, events, tags)
 
 
@@ -565,11 +593,7 @@ _DECISION_IDS_OF_CALL = (
     .where(RiskOutputRow.hook_instance == bindparam("hook_instance"))
     .order_by(DecisionRow.id)
 )
-_SET_TRACE = (
-    update(_DECISIONS)
-    .where(_DECISIONS.c.id == bindparam("decision_id"))
-    .values(trace=bindparam("new_trace"), escalation=bindparam("new_escalation"))
-)
+_SET_TRACE = "UPDATE decisions SET trace = :trace, escalation = :escalation WHERE id = :id"
 
 
 def explain_decision(session: Session, decision_id: int) -> dict[str, Any] | None:
