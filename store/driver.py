@@ -73,16 +73,30 @@ _DRIVERS = {name: Driver(name) for name in ("sqlite", "postgresql")}
 
 
 def driver_of(session: Session) -> Driver:
-    name = session.get_bind().dialect.name
+    return driver_for(session.get_bind().dialect.name)
+
+
+def driver_for(name: str) -> Driver:
     found = _DRIVERS.get(name)
     if found is None:
         raise ValueError(f"unsupported database backend {name!r}")
     return found
 
 
+# Where a session keeps the DB-API connection of its current transaction: asking the session for its connection
+# costs more than the statements run on it.
+_RAW = "cds.driver.connection"
+
+
 def cursor_of(session: Session) -> Any:
     """A DB-API cursor inside the session's transaction (begun as the session begins it, if it had not yet)."""
-    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    transaction = session.get_transaction()
+    cached = session.info.get(_RAW)
+    if cached is not None and transaction is not None and cached[0] is transaction and transaction.is_active:
+        return cached[1].cursor()
+    raw = session.connection().connection.driver_connection
+    session.info[_RAW] = (session.get_transaction(), raw)
+    return raw.cursor()  # type: ignore[union-attr]
 
 
 def _converter(driver: Driver, column: Column[Any]) -> Callable[[Any], Any] | None:
