@@ -150,6 +150,16 @@ def insert_rows(
         return []
     dialect = "postgresql" if driver.postgres else "sqlite"
     converters = _converters(dialect, table, columns)
+    if not returning_ids and not driver.postgres:
+        # sqlite3 runs one prepared single-row statement per row about twice as fast as one multi-row statement.
+        cursor.executemany(
+            _insert_text(dialect, table, columns, 1, False),
+            [
+                [v if convert is None else convert(v) for convert, v in zip(converters, row, strict=True)]
+                for row in rows
+            ],
+        )
+        return []
     values: list[Any] = []
     for number, row in enumerate(rows):
         values.extend(

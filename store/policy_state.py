@@ -205,8 +205,8 @@ def record_events(
     driver = driver_of(session)
     cursor = cursor_of(session)
     try:
-        # With their ids drawn in the rows' order on PostgreSQL too, which the "newest" reads go by.
-        insert_rows(cursor, driver, _EVENTS, _EVENT_COLUMNS, rows, returning_ids=True)
+        # In order (the "newest" reads go by id): on PostgreSQL the ordered form that returns the ids draws them so.
+        insert_rows(cursor, driver, _EVENTS, _EVENT_COLUMNS, rows, returning_ids=driver.postgres)
     finally:
         cursor.close()
     session.info[_WRITES] = session.info.get(_WRITES, 0) + 1
