@@ -18,7 +18,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
-    func,
     literal_column,
     select,
 )
@@ -306,6 +305,7 @@ _SILENCES_SQL = (
     " AND alert_key IN (SELECT alert_key FROM policy_events WHERE kind = 'SilenceCreated' AND until > :now)"
     " ORDER BY id"
 )
+_PATIENT_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 # Bumped on a session by every append, so a state read after its own transaction appended reads afresh.
 _WRITES = "cds.policy_events.writes"
 
@@ -356,10 +356,14 @@ class SqlPolicyState:
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._patients: dict[str, _Snapshot] = {}
         self._writes = session.info.get(_WRITES, 0)
-        if self._driver.postgres:
+        if self._driver.postgres and patient_keys:
             # Sorted so two calls naming the same patients always lock in the same order (no deadlock).
-            for key in sorted(set(patient_keys)):
-                session.execute(select(func.pg_advisory_xact_lock(patient_lock_key(key))))
+            cursor = cursor_of(session)
+            try:
+                for key in sorted(set(patient_keys)):
+                    cursor.execute(_PATIENT_LOCK, (patient_lock_key(key),))
+            finally:
+                cursor.close()
 
     def _fresh(self) -> None:
         writes = self._session.info.get(_WRITES, 0)
