@@ -8,9 +8,10 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, create_engine, func, select
+from sqlalchemy import Engine, Table, create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shadow.canary import new_salt
@@ -30,20 +31,27 @@ from shadow.stages import (
     check_transition,
 )
 from store.db import is_file_sqlite, make_session_factory
+from store.driver import Driver, driver_for
 from store.port import AuditEntry
 from store.repository import SqlRepository
 from store.tables import CandidateRow, CandidateStageChangeRow, ShadowDecisionRow
 
 _CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
 _SHADOW: Table = ShadowDecisionRow.__table__  # type: ignore[assignment]
-# Built once: the hot path only binds the service id (building the statement cost more than running it).
-_EVALUATED_QUERY = (
-    select(_CANDIDATES)
-    .where(
-        _CANDIDATES.c.service_id == bindparam("service_id"),
-        _CANDIDATES.c.stage.in_([str(s) for s in EVALUATED]),
+# The hot path's read, as text for the connection's DB-API cursor (store.driver): SQLAlchemy's execution machinery
+# cost more than the indexed query itself. The stages are our own constants.
+_EVALUATED_COLUMNS = (
+    *("id", "service_id", "kind", "spec", "model_version", "stage", "fraction", "bucket_by", "salt"),
+    *("created_by", "created_at", "changed_at"),
+)
+_EVALUATED_SQL = " ".join(
+    (
+        "SELECT",
+        ", ".join(_EVALUATED_COLUMNS),
+        "FROM candidates WHERE service_id = :service_id AND stage IN",
+        "(" + ", ".join(f"'{stage}'" for stage in sorted(str(s) for s in EVALUATED)) + ")",
+        "ORDER BY id",
     )
-    .order_by(_CANDIDATES.c.id)
 )
 
 
@@ -157,9 +165,15 @@ class SqlCandidateStore:
     def evaluated(self, service_id: str) -> list[CandidateRecord]:
         """The service's candidates in shadow, canary or live: read on every hook call, so one plain indexed query
         on a connection (no session), and never cached, so a stage change or kill applies to the very next call."""
+        driver = driver_for(self._reader.dialect.name)
         with self._reader.connect() as connection:
-            rows = connection.execute(_EVALUATED_QUERY, {"service_id": service_id}).all()
-        return [_record(row) for row in rows]
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(driver.sql(_EVALUATED_SQL), {"service_id": service_id})
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        return [_evaluated_record(driver, row) for row in rows]
 
     def record_shadow(self, decisions: Sequence[ShadowDecision]) -> None:
         if not decisions:
@@ -246,6 +260,13 @@ def _autocommit_reader(engine: Engine) -> Engine:
     reader = create_engine(engine.url, isolation_level="AUTOCOMMIT")
     weakref.finalize(engine, reader.dispose)
     return reader
+
+
+def _evaluated_record(driver: Driver, row: Sequence[Any]) -> CandidateRecord:
+    values = dict(zip(_EVALUATED_COLUMNS, row, strict=True))
+    values["created_at"] = driver.read_instant(values["created_at"])
+    values["changed_at"] = driver.read_instant(values["changed_at"])
+    return _record(SimpleNamespace(**values))
 
 
 def _record(row: Any) -> CandidateRecord:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -18,10 +18,8 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
-    func,
     literal_column,
     select,
-    update,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -48,10 +46,22 @@ from policy.events import (
 from policy.port import EscalationStep, Indicator, Reason
 from policy.state import Escalation
 from store.documents import plain_json
+from store.driver import Driver, cursor_of, driver_of, insert_rows
 from store.repository import DECISION_IDS, SqlUnitOfWork
 from store.tables import DecisionRow, PolicyEventRow, RiskOutputRow
 
 _EVENTS: Table = PolicyEventRow.__table__  # type: ignore[assignment]
+_EVENT_COLUMNS = (
+    "at",
+    "kind",
+    "patient_key",
+    "alert_key",
+    "unit_id",
+    "until",
+    "interruptive",
+    "payload",
+    "decision_id",
+)
 _KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
@@ -75,40 +85,13 @@ _DELAY_KINDS = ("AlertDelayed", "DelayReleased", "DelayCancelled")
 _CLOSING_KINDS = ("AlertDismissed", "AlertAcknowledged")
 
 
-# The state's queries, built once with bound parameters: building a statement costs several times running it.
+# The ladder queries of patients a snapshot has not read (open_escalations), built once with bound parameters.
 def _kind_in(kinds: Sequence[str], table: FromClause = _EVENTS) -> ColumnElement[bool]:
     # The kinds are our own event class names, written into the SQL: a list of bound values would be re-expanded
     # on every execution.
     return table.c.kind.in_([literal_column(f"'{kind}'") for kind in kinds])
 
 
-def _newest_of(kinds: tuple[str, ...]) -> Select[Any]:
-    return (
-        select(_EVENTS.c.kind, _EVENTS.c.payload)
-        .where(
-            _EVENTS.c.patient_key == bindparam("patient"),
-            _EVENTS.c.alert_key == bindparam("alert_key"),
-            _EVENTS.c.kind == kinds[0] if len(kinds) == 1 else _kind_in(kinds),
-        )
-        .order_by(_EVENTS.c.id.desc())
-        .limit(1)
-    )
-
-
-_NEWEST: dict[tuple[str, ...], Select[Any]] = {}
-_COUNT = select(func.count()).select_from(_EVENTS)
-_DISMISSALS_SINCE = _COUNT.where(
-    _EVENTS.c.patient_key == bindparam("patient"),
-    _EVENTS.c.kind == "AlertDismissed",
-    _EVENTS.c.at >= bindparam("since"),
-)
-_INTERRUPTIVE = (
-    _EVENTS.c.kind == "AlertSurfaced",
-    _EVENTS.c.interruptive.is_(True),
-    _EVENTS.c.at >= bindparam("since"),
-)
-_INTERRUPTIVE_IN_UNIT = _COUNT.where(_EVENTS.c.unit_id == bindparam("unit_id"), *_INTERRUPTIVE)
-_INTERRUPTIVE_NO_UNIT = _COUNT.where(_EVENTS.c.unit_id.is_(None), *_INTERRUPTIVE)
 _SAME_ALERT = and_(_EVENTS.c.patient_key == bindparam("patient"), _EVENTS.c.alert_key == bindparam("alert_key"))
 _AFTER_START = and_(_SAME_ALERT, _EVENTS.c.id > bindparam("start_id"))
 _LADDER_START = (
@@ -140,25 +123,6 @@ def _open_ladders() -> Select[Any]:
 
 
 _OPEN_LADDERS = _open_ladders()
-_ACTIVE_ALERTS = select(_EVENTS.c.payload).where(
-    _EVENTS.c.id.in_(
-        select(func.max(_EVENTS.c.id))
-        .where(_EVENTS.c.patient_key == bindparam("patient"), _EVENTS.c.kind == "AlertSurfaced")
-        .group_by(_EVENTS.c.alert_key)
-    ),
-    _EVENTS.c.until > bindparam("now"),
-)
-# Candidates: silences some version of which runs past now; older ones cannot be active.
-_SILENCES = (
-    select(_EVENTS.c.id, _EVENTS.c.kind, _EVENTS.c.at, _EVENTS.c.payload)
-    .where(
-        _kind_in(("SilenceCreated", "SilenceExpired")),
-        _EVENTS.c.alert_key.in_(
-            select(_EVENTS.c.alert_key).where(_EVENTS.c.kind == "SilenceCreated", _EVENTS.c.until > bindparam("now"))
-        ),
-    )
-    .order_by(_EVENTS.c.id)
-)
 
 
 def _kind(event: PolicyEvent) -> str:
@@ -228,19 +192,23 @@ def record_events(
     ids = list(decision_ids) if decision_ids is not None else [None] * len(events)
     if len(ids) != len(events):
         raise ValueError("decision_ids must be parallel to events")
-    rows = [
-        {
-            "until": None,
-            "interruptive": False,
-            **_columns(event),
-            "at": event.at,
-            "kind": _kind(event),
-            "payload": plain_json(_encode(event)),
-            "decision_id": decision_id,
-        }
-        for event, decision_id in zip(events, ids, strict=True)
-    ]
-    session.execute(_EVENTS.insert(), rows)
+    rows = []
+    for event, decision_id in zip(events, ids, strict=True):
+        columns = _columns(event)
+        rows.append(
+            (
+                *(event.at, _kind(event), columns["patient_key"], columns["alert_key"], columns["unit_id"]),
+                *(columns.get("until"), columns.get("interruptive", False), plain_json(_encode(event)), decision_id),
+            )
+        )
+    driver = driver_of(session)
+    cursor = cursor_of(session)
+    try:
+        # In order (the "newest" reads go by id): on PostgreSQL the ordered form that returns the ids draws them so.
+        insert_rows(cursor, driver, _EVENTS, _EVENT_COLUMNS, rows, returning_ids=driver.postgres)
+    finally:
+        cursor.close()
+    session.info[_WRITES] = session.info.get(_WRITES, 0) + 1
     # Ladders and holds arm their durable timers in this same transaction: never one without the other.
     arm_timers(session, events)
 
@@ -249,9 +217,134 @@ def patient_lock_key(patient_key: str) -> int:
     return int.from_bytes(hashlib.sha256(b"cds.policy_state:" + patient_key.encode()).digest()[:8], "big", signed=True)
 
 
+# The patient's snapshot: for each alert key of the patient (found by a loose index scan, one seek per key), the
+# newest event of every kind the state reads, the rungs and first closing event of its newest ladder, and the
+# newest dismissal times. One statement, a handful of index seeks per alert key, whatever the history's length.
+_HEAD_KINDS = (
+    "OutputEvaluated",
+    "AlertSurfaced",
+    "AlertDismissed",
+    "AlertSnoozed",
+    "AlertDelayed",
+    "DelayReleased",
+    "DelayCancelled",
+    "EscalationStarted",
+)
+# How many of the patient's newest dismissal times the snapshot holds (dismissals_since beyond them asks again).
+_DISMISSALS_LOADED = 50
+# h0..h7 are the newest ids of the kinds of _HEAD_KINDS, in that order (h7 the newest ladder start); c0 and c1 the
+# first dismissal and acknowledgement after that start; 50 is _DISMISSALS_LOADED.
+_SNAPSHOT = """
+WITH RECURSIVE keys(k) AS (
+  SELECT min(alert_key) FROM policy_events WHERE patient_key = :p
+  UNION ALL
+  SELECT (SELECT min(e.alert_key) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key > keys.k)
+  FROM keys WHERE keys.k IS NOT NULL
+),
+heads AS (
+  SELECT k,
+  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
+   AND e.kind = 'OutputEvaluated') AS h0,
+  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
+   AND e.kind = 'AlertSurfaced') AS h1,
+  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
+   AND e.kind = 'AlertDismissed') AS h2,
+  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
+   AND e.kind = 'AlertSnoozed') AS h3,
+  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
+   AND e.kind = 'AlertDelayed') AS h4,
+  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
+   AND e.kind = 'DelayReleased') AS h5,
+  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
+   AND e.kind = 'DelayCancelled') AS h6,
+  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
+   AND e.kind = 'EscalationStarted') AS h7
+  FROM keys WHERE k IS NOT NULL
+),
+ladders AS (
+  SELECT k, h7,
+  (SELECT min(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = heads.k
+   AND e.kind = 'AlertDismissed' AND e.id > heads.h7) AS c0,
+  (SELECT min(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = heads.k
+   AND e.kind = 'AlertAcknowledged' AND e.id > heads.h7) AS c1
+  FROM heads WHERE h7 IS NOT NULL
+)
+SELECT 'h', e.id, e.kind, e.alert_key, e.at, e.payload FROM policy_events e
+WHERE e.id IN (
+  SELECT h0 FROM heads
+  UNION ALL SELECT h1 FROM heads
+  UNION ALL SELECT h2 FROM heads
+  UNION ALL SELECT h3 FROM heads
+  UNION ALL SELECT h4 FROM heads
+  UNION ALL SELECT h5 FROM heads
+  UNION ALL SELECT h6 FROM heads
+  UNION ALL SELECT h7 FROM heads
+)
+UNION ALL
+SELECT 's', e.id, e.kind, e.alert_key, e.at, e.payload FROM ladders l JOIN policy_events e
+  ON e.patient_key = :p AND e.alert_key = l.k AND e.kind = 'EscalationStepReached' AND e.id > l.h7
+UNION ALL
+SELECT 'c', e.id, e.kind, e.alert_key, e.at, NULL FROM policy_events e
+WHERE e.id IN (SELECT c0 FROM ladders UNION ALL SELECT c1 FROM ladders)
+UNION ALL
+SELECT 'd', 0, 'AlertDismissed', NULL, d.at, NULL FROM (
+  SELECT at FROM policy_events WHERE patient_key = :p AND kind = 'AlertDismissed' ORDER BY at DESC LIMIT 50
+) d
+"""
+_DISMISSALS_SINCE_SQL = (
+    "SELECT count(*) FROM policy_events WHERE patient_key = :p AND kind = 'AlertDismissed' AND at >= :since"
+)
+_INTERRUPTIVE_SQL = (
+    "SELECT count(*) FROM policy_events WHERE {unit} AND kind = 'AlertSurfaced' AND interruptive = :yes"
+    " AND at >= :since"
+)
+_INTERRUPTIVE_IN_UNIT_SQL = _INTERRUPTIVE_SQL.format(unit="unit_id = :unit")
+_INTERRUPTIVE_NO_UNIT_SQL = _INTERRUPTIVE_SQL.format(unit="unit_id IS NULL")
+_SILENCES_SQL = (
+    "SELECT kind, payload FROM policy_events WHERE kind IN ('SilenceCreated', 'SilenceExpired')"
+    " AND alert_key IN (SELECT alert_key FROM policy_events WHERE kind = 'SilenceCreated' AND until > :now)"
+    " ORDER BY id"
+)
+_PATIENT_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+# Bumped on a session by every append, so a state read after its own transaction appended reads afresh.
+_WRITES = "cds.policy_events.writes"
+
+
+class _Row:
+    """One stored event as read, decoded on first use."""
+
+    __slots__ = ("_event", "at", "id", "kind", "payload")
+
+    def __init__(self, id: int, kind: str, at: datetime | None, payload: Any) -> None:
+        self.id, self.kind, self.at, self.payload = id, kind, at, payload
+        self._event: PolicyEvent | None = None
+
+    def event(self, driver: Driver) -> PolicyEvent:
+        if self._event is None:
+            self._event = _decode(self.kind, driver.read_document(self.payload))
+        return self._event
+
+
+@dataclass
+class _Alert:
+    heads: dict[str, _Row] = field(default_factory=dict)
+    steps: list[_Row] = field(default_factory=list)
+    closings: list[_Row] = field(default_factory=list)
+
+
+@dataclass
+class _Snapshot:
+    alerts: dict[str, _Alert]
+    dismissed_at: list[datetime]  # newest first, at most _DISMISSALS_LOADED
+
+    def alert(self, key: str) -> _Alert | None:
+        return self.alerts.get(key)
+
+
 class SqlPolicyState:
-    """`PolicyState` over `policy_events`, inside the caller's transaction. Each answer is one indexed query,
-    remembered for the life of this snapshot (one hook call), so a call's outputs do not repeat reads.
+    """`PolicyState` over `policy_events`, inside the caller's transaction. A patient's history is read once, in
+    one statement, the first time the snapshot is asked about that patient (one hook call); the unit's budget and
+    the silences are one small query each, remembered for the snapshot's life.
 
     `patient_keys` are the patients the caller will decide on: on PostgreSQL each is locked for the transaction,
     so two hook calls for the same patient read, decide and append one after the other (on SQLite the transaction
@@ -259,73 +352,135 @@ class SqlPolicyState:
 
     def __init__(self, session: Session, *, patient_keys: Collection[str] = ()) -> None:
         self._session = session
+        self._driver = driver_of(session)
         self._memo: dict[tuple[Any, ...], Any] = {}
-        if session.get_bind().dialect.name == "postgresql":
+        self._patients: dict[str, _Snapshot] = {}
+        self._writes = session.info.get(_WRITES, 0)
+        if self._driver.postgres and patient_keys:
             # Sorted so two calls naming the same patients always lock in the same order (no deadlock).
-            for key in sorted(set(patient_keys)):
-                session.execute(select(func.pg_advisory_xact_lock(patient_lock_key(key))))
+            cursor = cursor_of(session)
+            try:
+                for key in sorted(set(patient_keys)):
+                    cursor.execute(_PATIENT_LOCK, (patient_lock_key(key),))
+            finally:
+                cursor.close()
+
+    def _fresh(self) -> None:
+        writes = self._session.info.get(_WRITES, 0)
+        if writes != self._writes:
+            self._memo.clear()
+            self._patients.clear()
+            self._writes = writes
 
     def _remember(self, key: tuple[Any, ...], compute: Any) -> Any:
+        self._fresh()
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def _latest(self, patient: str, alert_key: str, kinds: tuple[str, ...]) -> PolicyEvent | None:
-        def compute() -> PolicyEvent | None:
-            query = _NEWEST.get(kinds)
-            if query is None:
-                query = _NEWEST[kinds] = _newest_of(kinds)
-            row = self._session.execute(query, {"patient": patient, "alert_key": alert_key}).first()
-            return None if row is None else _decode(row.kind, row.payload)
+    def _rows(self, statement: str, parameters: dict[str, Any]) -> list[Any]:
+        cursor = cursor_of(self._session)
+        try:
+            cursor.execute(self._driver.sql(statement), parameters)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
-        found: PolicyEvent | None = self._remember(("latest", patient, alert_key, kinds), compute)
+    def _snapshot(self, patient: str) -> _Snapshot:
+        self._fresh()
+        found = self._patients.get(patient)
+        if found is None:
+            found = self._patients[patient] = self._load(patient)
         return found
 
-    def _count(self, query: Select[Any], parameters: dict[str, Any]) -> int:
-        return int(self._session.scalar(query, parameters) or 0)
+    def _load(self, patient: str) -> _Snapshot:
+        alerts: dict[str, _Alert] = {}
+        dismissed_at: list[datetime] = []
+        instant = self._driver.read_instant
+        for source, id_, kind, alert_key, at, payload in self._rows(_SNAPSHOT, {"p": patient}):
+            when = instant(at)
+            if source == "d":
+                assert when is not None
+                dismissed_at.append(when)
+                continue
+            alert = alerts.setdefault(alert_key, _Alert())
+            row = _Row(id_, kind, when, payload)
+            if source == "h":
+                alert.heads[kind] = row
+            elif source == "s":
+                alert.steps.append(row)
+            else:
+                alert.closings.append(row)
+        dismissed_at.sort(reverse=True)
+        return _Snapshot(alerts, dismissed_at)
+
+    def _head(self, patient: str, alert_key: str, kind: str) -> PolicyEvent | None:
+        alert = self._snapshot(patient).alert(alert_key)
+        row = None if alert is None else alert.heads.get(kind)
+        return None if row is None else row.event(self._driver)
 
     def last_seen(self, patient: str, alert_key: str) -> OutputEvaluated | None:
-        found = self._latest(patient, alert_key, ("OutputEvaluated",))
+        found = self._head(patient, alert_key, "OutputEvaluated")
         return found if isinstance(found, OutputEvaluated) else None
 
     def last_surfaced(self, patient: str, alert_key: str) -> AlertSurfaced | None:
-        found = self._latest(patient, alert_key, ("AlertSurfaced",))
+        found = self._head(patient, alert_key, "AlertSurfaced")
         return found if isinstance(found, AlertSurfaced) else None
 
     def last_dismissal(self, patient: str, alert_key: str) -> AlertDismissed | None:
-        found = self._latest(patient, alert_key, ("AlertDismissed",))
+        found = self._head(patient, alert_key, "AlertDismissed")
         return found if isinstance(found, AlertDismissed) else None
 
     def dismissals_since(self, patient: str, since: datetime) -> int:
+        times = self._snapshot(patient).dismissed_at
+        if len(times) < _DISMISSALS_LOADED or since > times[-1]:
+            # Every dismissal at or after `since` is among those loaded.
+            return sum(1 for at in times if at >= since)
         count: int = self._remember(
             ("dismissals", patient, since),
-            lambda: self._count(_DISMISSALS_SINCE, {"patient": patient, "since": since}),
+            lambda: self._count(_DISMISSALS_SINCE_SQL, {"p": patient, "since": self._driver.instant(since)}),
         )
         return count
 
+    def _count(self, statement: str, parameters: dict[str, Any]) -> int:
+        rows = self._rows(statement, parameters)
+        return int(rows[0][0] or 0) if rows else 0
+
     def last_snooze(self, patient: str, alert_key: str) -> AlertSnoozed | None:
-        found = self._latest(patient, alert_key, ("AlertSnoozed",))
+        found = self._head(patient, alert_key, "AlertSnoozed")
         return found if isinstance(found, AlertSnoozed) else None
 
     def pending_delay(self, patient: str, alert_key: str) -> AlertDelayed | None:
         # A delay is pending until a later release or cancellation: only the newest of the three kinds counts.
-        found = self._latest(patient, alert_key, _DELAY_KINDS)
-        return found if isinstance(found, AlertDelayed) else None
+        alert = self._snapshot(patient).alert(alert_key)
+        if alert is None:
+            return None
+        rows = [row for kind in _DELAY_KINDS if (row := alert.heads.get(kind)) is not None]
+        if not rows:
+            return None
+        newest = max(rows, key=lambda row: row.id).event(self._driver)
+        return newest if isinstance(newest, AlertDelayed) else None
 
     def escalation(self, patient: str, alert_key: str) -> Escalation | None:
-        escalation: Escalation | None = self._remember(
-            ("escalation", patient, alert_key), lambda: self._escalation(patient, alert_key)
-        )
-        return escalation
+        alert = self._snapshot(patient).alert(alert_key)
+        start = None if alert is None else alert.heads.get("EscalationStarted")
+        if alert is None or start is None:
+            return None
+        # The first rung is reached at the start; a later rung counts only within this ladder (after its start).
+        reached = max([1, *(int(self._driver.read_document(s.payload)["index"]) + 1 for s in alert.steps)])
+        closed = min(alert.closings, key=lambda row: row.id, default=None)
+        started = start.event(self._driver)
+        assert isinstance(started, EscalationStarted)
+        return Escalation(started=started, reached=reached, acknowledged_at=None if closed is None else closed.at)
 
-    def _escalation(self, patient: str, alert_key: str) -> Escalation | None:
+    def _escalation_elsewhere(self, patient: str, alert_key: str) -> Escalation | None:
+        """A ladder of a patient this snapshot has not read: its own three queries, not the patient's history."""
         alert = {"patient": patient, "alert_key": alert_key}
         start = self._session.execute(_LADDER_START, alert).first()
         if start is None:
             return None
         after = {**alert, "start_id": start.id}
         steps = self._session.scalars(_LADDER_STEPS, after).all()
-        # The first rung is reached at the start; a later rung counts only within this ladder (after its start).
         reached = max([1, *(int(p["index"]) + 1 for p in steps)])
         closed = self._session.execute(_LADDER_CLOSED, after).first()
         started = _decode("EscalationStarted", start.payload)
@@ -336,7 +491,10 @@ class SqlPolicyState:
         def compute() -> tuple[Escalation, ...]:
             out = []
             for row in self._session.execute(_OPEN_LADDERS):
-                escalation = self.escalation(row.patient_key, row.alert_key)
+                if row.patient_key in self._patients:
+                    escalation = self.escalation(row.patient_key, row.alert_key)
+                else:
+                    escalation = self._escalation_elsewhere(row.patient_key, row.alert_key)
                 if escalation is not None and escalation.open:
                     out.append(escalation)
             return tuple(out)
@@ -345,31 +503,33 @@ class SqlPolicyState:
         return escalations
 
     def active_alerts(self, patient: str, now: datetime) -> tuple[AlertSurfaced, ...]:
-        def compute() -> tuple[AlertSurfaced, ...]:
-            rows = self._session.execute(_ACTIVE_ALERTS, {"patient": patient, "now": now}).all()
-            decoded = [_decode("AlertSurfaced", r.payload) for r in rows]
-            alerts = sorted((a for a in decoded if isinstance(a, AlertSurfaced)), key=lambda a: a.alert_key)
-            out = []
-            for alert in alerts:
-                # An alert stops firing when the same key was last seen in another band.
-                seen = self.last_seen(patient, alert.alert_key)
-                if seen is None or seen.band == alert.band:
-                    out.append(alert)
-            return tuple(out)
-
-        alerts: tuple[AlertSurfaced, ...] = self._remember(("active", patient, now), compute)
-        return alerts
+        snapshot = self._snapshot(patient)
+        out = []
+        for key in sorted(snapshot.alerts):
+            alert = snapshot.alerts[key]
+            row = alert.heads.get("AlertSurfaced")
+            if row is None:
+                continue
+            surfaced = row.event(self._driver)
+            if not isinstance(surfaced, AlertSurfaced) or not surfaced.active_until > now:
+                continue
+            # An alert stops firing when the same key was last seen in another band.
+            seen = alert.heads.get("OutputEvaluated")
+            seen_event = None if seen is None else seen.event(self._driver)
+            if not isinstance(seen_event, OutputEvaluated) or seen_event.band == surfaced.band:
+                out.append(surfaced)
+        return tuple(out)
 
     def silences(self, now: datetime) -> tuple[Silence, ...]:
         silences: tuple[Silence, ...] = self._remember(("silences", now), lambda: self._silences(now))
         return silences
 
     def _silences(self, now: datetime) -> tuple[Silence, ...]:
-        rows = self._session.execute(_SILENCES, {"now": now}).all()
+        rows = self._rows(_SILENCES_SQL, {"now": self._driver.instant(now)})
         # Fold as the in-memory state does: a re-created silence replaces the earlier one, an expiry shortens it.
         folded: dict[str, Silence] = {}
-        for row in rows:
-            event = _decode(row.kind, row.payload)
+        for kind, payload in rows:
+            event = _decode(kind, self._driver.read_document(payload))
             if isinstance(event, SilenceCreated):
                 folded[event.silence.silence_id] = event.silence
             elif isinstance(event, SilenceExpired) and event.silence_id in folded:
@@ -378,10 +538,11 @@ class SqlPolicyState:
         return tuple(s for s in folded.values() if s.active(now))
 
     def interruptive_count(self, unit_id: str | None, since: datetime) -> int:
-        query = _INTERRUPTIVE_NO_UNIT if unit_id is None else _INTERRUPTIVE_IN_UNIT
-        count: int = self._remember(
-            ("interruptive", unit_id, since), lambda: self._count(query, {"unit_id": unit_id, "since": since})
-        )
+        statement = _INTERRUPTIVE_NO_UNIT_SQL if unit_id is None else _INTERRUPTIVE_IN_UNIT_SQL
+        parameters: dict[str, Any] = {"yes": True, "since": self._driver.instant(since)}
+        if unit_id is not None:
+            parameters["unit"] = unit_id
+        count: int = self._remember(("interruptive", unit_id, since), lambda: self._count(statement, parameters))
         return count
 
 
@@ -402,15 +563,30 @@ def record_evaluations(session: Session, hook_instance: str, evaluations: Sequen
     for decision_id, evaluation in zip(decision_ids, evaluations, strict=True):
         traces.append(
             {
-                "decision_id": decision_id,
-                "new_trace": evaluation.trace.to_dict(),
-                "new_escalation": _encode(evaluation.decision.escalation),
+                "id": decision_id,
+                "trace": evaluation.trace.to_dict(),
+                "escalation": _encode(evaluation.decision.escalation),
             }
         )
         events.extend(evaluation.events)
         tags.extend([decision_id] * len(evaluation.events))
     if traces:
-        session.execute(_SET_TRACE, traces)
+        driver = driver_of(session)
+        cursor = cursor_of(session)
+        try:
+            cursor.executemany(
+                driver.sql(_SET_TRACE),
+                [
+                    {
+                        "trace": driver.document(t["trace"]),
+                        "escalation": driver.document(t["escalation"]),
+                        "id": t["id"],
+                    }
+                    for t in traces
+                ],
+            )
+        finally:
+            cursor.close()
     record_events(session, events, tags)
 
 
@@ -421,11 +597,7 @@ _DECISION_IDS_OF_CALL = (
     .where(RiskOutputRow.hook_instance == bindparam("hook_instance"))
     .order_by(DecisionRow.id)
 )
-_SET_TRACE = (
-    update(_DECISIONS)
-    .where(_DECISIONS.c.id == bindparam("decision_id"))
-    .values(trace=bindparam("new_trace"), escalation=bindparam("new_escalation"))
-)
+_SET_TRACE = "UPDATE decisions SET trace = :trace, escalation = :escalation WHERE id = :id"
 
 
 def explain_decision(session: Session, decision_id: int) -> dict[str, Any] | None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, Insert, Row, Table, bindparam, exists, func, select
+from sqlalchemy import Engine, Insert, Row, Table, bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +22,7 @@ from store.documents import (
     hook_call_audit_payload,
     plain_json,
 )
+from store.driver import cursor_of, driver_of, insert_rows
 from store.port import (
     GENESIS_HASH,
     AuditEntry,
@@ -49,11 +50,24 @@ _CARDS: Table = CardRow.__table__  # type: ignore[assignment]
 # Where a hook call's decision ids wait for the policy state to tag its events with them (same session).
 DECISION_IDS = "cds.hook_call.decision_ids"
 
-# The hot path's statements are built once: building a SQLAlchemy statement costs several times its execution.
-_AUDIT_HEAD = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
-_AUDIT_INSERT = _AUDIT.insert()
-_AUDIT_LOCK = select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK))
-_CARD_INSERT = _CARDS.insert()
+# The hot path's statements, as text for the session's DB-API cursor (store.driver).
+_AUDIT_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_AUDIT_LOCK = "SELECT pg_advisory_xact_lock(" + str(AUDIT_CHAIN_LOCK) + ")"
+_AUDIT_COLUMNS = ("seq", "at", "actor", "kind", "subject", "payload", "prev_hash", "hash")
+_HOOK_CALL_ONCE = (
+    "INSERT INTO hook_calls (hook_instance, service_id, hook, actor, patient_key, encounter_id, response, received_at)"
+    " VALUES (:hook_instance, :service_id, :hook, :actor, :patient_key, :encounter_id, :response, :received_at)"
+    " ON CONFLICT (hook_instance) DO NOTHING RETURNING id"
+)
+_RISK_OUTPUT_COLUMNS = (
+    *("hook_instance", "scorer_id", "scorer_version", "score", "band", "partial", "missing", "explanation"),
+    *("features", "input_hash", "as_of", "patient_key", "encounter_id", "recorded_at"),
+)
+_DECISION_COLUMNS = (
+    *("risk_output_id", "action", "reasons", "policy_id", "policy_version", "route", "inputs_hash", "decided_at"),
+    "delay_until",
+)
+_CARD_COLUMNS = ("uuid", "decision_id", "hook_instance", "service_id", "body", "created_at")
 _HOOK_CALL_RESPONSE = select(_HOOK_CALLS.c.response).where(_HOOK_CALLS.c.hook_instance == bindparam("hook_instance"))
 
 
@@ -64,78 +78,99 @@ class SqlRepository:
 
     def record_hook_call(self, call: HookCall) -> RecordedHookCall:
         response = plain_json(call.response)
-        inserted = self._insert_once(
-            _HOOK_CALLS,
-            ("hook_instance",),
-            hook_instance=call.hook_instance,
-            service_id=call.service_id,
-            hook=call.hook,
-            actor=call.actor,
-            patient_key=call.patient_key,
-            encounter_id=call.encounter_id,
-            response=response,
-            received_at=call.received_at,
-        )
-        if not inserted:
-            # Another call with this hookInstance got there first (possibly concurrently): answer as it did.
-            previous = self.hook_call_response(call.hook_instance)
-            if previous is None:
-                raise RuntimeError("hook call conflicted on its hookInstance, yet no stored call was found")
-            return RecordedHookCall(response=previous, created=False)
-        # Core inserts, one statement per table: the ORM's unit of work cost more than the writes themselves.
-        output_ids = self._insert_returning_ids(
-            _RISK_OUTPUTS,
-            [
+        driver = driver_of(self._session)
+        cursor = cursor_of(self._session)
+        try:
+            # INSERT ... ON CONFLICT DO NOTHING: unlike catching IntegrityError this leaves a PostgreSQL
+            # transaction usable, and it waits for a concurrent insert of the same hookInstance to settle.
+            cursor.execute(
+                driver.sql(_HOOK_CALL_ONCE),
                 {
                     "hook_instance": call.hook_instance,
-                    "scorer_id": output.scorer_id,
-                    "scorer_version": output.scorer_version,
-                    "score": output.score,
-                    "band": output.band,
-                    "partial": output.partial,
-                    "missing": list(output.missing),
-                    "explanation": explanation_document(output),
-                    "features": features_document(output),
-                    "input_hash": output.input_hash,
-                    "as_of": output.as_of,
+                    "service_id": call.service_id,
+                    "hook": call.hook,
+                    "actor": call.actor,
                     "patient_key": call.patient_key,
                     "encounter_id": call.encounter_id,
-                    "recorded_at": call.received_at,
-                }
-                for output in (result.output for result in call.results)
-            ],
-        )
-        decision_ids = self._insert_returning_ids(
-            _DECISIONS,
-            [
-                {
-                    "risk_output_id": output_id,
-                    "action": str(decision.action),
-                    "reasons": [str(reason) for reason in decision.reasons],
-                    "policy_id": decision.policy_id,
-                    "policy_version": decision.policy_version,
-                    "route": decision.route,
-                    "inputs_hash": decision.inputs_hash,
-                    "decided_at": decision.decided_at,
-                    "delay_until": decision.delay_until,
-                }
-                for decision, output_id in zip((r.decision for r in call.results), output_ids, strict=True)
-            ],
-        )
-        cards = [
-            {
-                "uuid": card_uuid(result.card),
-                "decision_id": decision_id,
-                "hook_instance": call.hook_instance,
-                "service_id": call.service_id,
-                "body": plain_json(result.card),
-                "created_at": call.received_at,
-            }
-            for result, decision_id in zip(call.results, decision_ids, strict=True)
-            if result.card is not None
-        ]
-        if cards:
-            self._session.execute(_CARD_INSERT, cards)
+                    "response": driver.document(response),
+                    "received_at": driver.instant(call.received_at),
+                },
+            )
+            if cursor.fetchone() is None:
+                # Another call with this hookInstance got there first (possibly concurrently): answer as it did.
+                previous = self.hook_call_response(call.hook_instance)
+                if previous is None:
+                    raise RuntimeError("hook call conflicted on its hookInstance, yet no stored call was found")
+                return RecordedHookCall(response=previous, created=False)
+            # One multi-row statement per table on the session's DB-API cursor: SQLAlchemy's execution machinery
+            # cost more than the writes themselves.
+            output_ids = insert_rows(
+                cursor,
+                driver,
+                _RISK_OUTPUTS,
+                _RISK_OUTPUT_COLUMNS,
+                [
+                    (
+                        call.hook_instance,
+                        output.scorer_id,
+                        output.scorer_version,
+                        output.score,
+                        output.band,
+                        output.partial,
+                        list(output.missing),
+                        explanation_document(output),
+                        features_document(output),
+                        output.input_hash,
+                        output.as_of,
+                        call.patient_key,
+                        call.encounter_id,
+                        call.received_at,
+                    )
+                    for output in (result.output for result in call.results)
+                ],
+                returning_ids=True,
+            )
+            decision_ids = insert_rows(
+                cursor,
+                driver,
+                _DECISIONS,
+                _DECISION_COLUMNS,
+                [
+                    (
+                        output_id,
+                        str(decision.action),
+                        [str(reason) for reason in decision.reasons],
+                        decision.policy_id,
+                        decision.policy_version,
+                        decision.route,
+                        decision.inputs_hash,
+                        decision.decided_at,
+                        decision.delay_until,
+                    )
+                    for decision, output_id in zip((r.decision for r in call.results), output_ids, strict=True)
+                ],
+                returning_ids=True,
+            )
+            insert_rows(
+                cursor,
+                driver,
+                _CARDS,
+                _CARD_COLUMNS,
+                [
+                    (
+                        card_uuid(result.card),
+                        decision_id,
+                        call.hook_instance,
+                        call.service_id,
+                        plain_json(result.card),
+                        call.received_at,
+                    )
+                    for result, decision_id in zip(call.results, decision_ids, strict=True)
+                    if result.card is not None
+                ],
+            )
+        finally:
+            cursor.close()
         # The decision ids in results order, so that the policy state need not query them back.
         self._session.info[DECISION_IDS] = (call.hook_instance, tuple(decision_ids))
         self.append_audit(
@@ -148,15 +183,6 @@ class SqlRepository:
             )
         )
         return RecordedHookCall(response=response, created=True)
-
-    def _insert_returning_ids(self, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Insert `rows` and return their new ids in the order of `rows`."""
-        if not rows:
-            return []
-        if len(rows) == 1:
-            return [self._session.execute(_returning_id(table), rows[0]).scalar_one()]
-        returned = self._session.execute(_returning_ids_in_order(table), list(rows))
-        return [row.id for row in returned]
 
     def hook_call_response(self, hook_instance: str) -> dict[str, Any] | None:
         return self._session.scalar(_HOOK_CALL_RESPONSE, {"hook_instance": hook_instance})
@@ -216,24 +242,22 @@ class SqlRepository:
         return inserted
 
     def append_audit(self, entry: AuditEntry) -> AuditRecord:
-        if self._dialect == "postgresql":
-            self._session.execute(_AUDIT_LOCK)
-        # On SQLite the transaction began IMMEDIATE (see store.db), so it already holds the only writer lock.
-        head = self._session.execute(_AUDIT_HEAD).one_or_none()
-        record = audit.extend(entry, 0, GENESIS_HASH) if head is None else audit.extend(entry, head.seq, head.hash)
-        self._session.execute(
-            _AUDIT_INSERT,
-            {
-                "seq": record.seq,
-                "at": record.at,
-                "actor": record.actor,
-                "kind": record.kind,
-                "subject": record.subject,
-                "payload": record.payload,
-                "prev_hash": record.prev_hash,
-                "hash": record.hash,
-            },
-        )
+        driver = driver_of(self._session)
+        cursor = cursor_of(self._session)
+        try:
+            if driver.postgres:
+                cursor.execute(_AUDIT_LOCK)
+            # On SQLite the transaction began IMMEDIATE (see store.db), so it already holds the only writer lock.
+            cursor.execute(_AUDIT_HEAD)
+            head = cursor.fetchone()
+            record = audit.extend(entry, 0, GENESIS_HASH) if head is None else audit.extend(entry, head[0], head[1])
+            row = (
+                *(record.seq, record.at, record.actor, record.kind, record.subject),
+                *(record.payload, record.prev_hash, record.hash),
+            )
+            insert_rows(cursor, driver, _AUDIT, _AUDIT_COLUMNS, [row])
+        finally:
+            cursor.close()
         return record
 
     def audit_records(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:

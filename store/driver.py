@@ -1,0 +1,175 @@
+"""The hot path's SQL on the session's own DB-API connection: statement text fixed per dialect, values converted
+exactly as the column types (store.columns) convert them, so the rows are the ones SQLAlchemy would have written.
+
+SQLAlchemy's execution machinery costs several times what SQLite spends running these statements; the session
+still owns the transaction (BEGIN IMMEDIATE, advisory locks, commit), this module only borrows its cursor."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import JSON, Column, Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+from store.columns import UtcDateTime
+
+_NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+@cache
+def _pyformat(statement: str) -> str:
+    # Named parameters are written `:name`, sqlite3's style; psycopg wants `%(name)s` (and no bare `%`).
+    return _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
+
+
+class Driver:
+    """Statement text and value conversion for one dialect."""
+
+    __slots__ = ("postgres",)
+
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+
+    def sql(self, statement: str) -> str:
+        return _pyformat(statement) if self.postgres else statement
+
+    def instant(self, value: datetime | None) -> Any:
+        """As UtcDateTime binds it: refused when naive; on SQLite the UTC text without offset that SQLAlchemy's
+        DATETIME writes (always with microseconds)."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime refused: instants must carry a timezone")
+        utc = value.astimezone(UTC)
+        if self.postgres:
+            return utc
+        return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def read_instant(self, raw: Any) -> datetime | None:
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            raw = datetime.fromisoformat(raw)
+        return raw.replace(tzinfo=UTC) if raw.tzinfo is None else raw.astimezone(UTC)
+
+    def document(self, value: Any) -> Any:
+        """As the JSON column binds it: `json.dumps` text on SQLite (None is JSON null, as SQLAlchemy stores it),
+        JSONB on PostgreSQL."""
+        return Jsonb(value) if self.postgres else json.dumps(value)
+
+    def read_document(self, raw: Any) -> Any:
+        # psycopg hands JSONB back parsed; SQLite keeps the text.
+        return json.loads(raw) if isinstance(raw, str | bytes) else raw
+
+
+_DRIVERS = {name: Driver(name) for name in ("sqlite", "postgresql")}
+
+
+def driver_of(session: Session) -> Driver:
+    return driver_for(session.get_bind().dialect.name)
+
+
+def driver_for(name: str) -> Driver:
+    found = _DRIVERS.get(name)
+    if found is None:
+        raise ValueError(f"unsupported database backend {name!r}")
+    return found
+
+
+# Where a session keeps the DB-API connection of its current transaction: asking the session for its connection
+# costs more than the statements run on it.
+_RAW = "cds.driver.connection"
+
+
+def cursor_of(session: Session) -> Any:
+    """A DB-API cursor inside the session's transaction (begun as the session begins it, if it had not yet)."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_RAW)
+    if cached is not None and transaction is not None and cached[0] is transaction and transaction.is_active:
+        return cached[1].cursor()
+    raw = session.connection().connection.driver_connection
+    session.info[_RAW] = (session.get_transaction(), raw)
+    return raw.cursor()  # type: ignore[union-attr]
+
+
+def _converter(driver: Driver, column: Column[Any]) -> Callable[[Any], Any] | None:
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return driver.instant
+    if isinstance(kind, JSON):
+        return driver.document
+    return None
+
+
+@cache
+def _converters(dialect: str, table: Table, columns: tuple[str, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
+    driver = _DRIVERS[dialect]
+    return tuple(_converter(driver, table.c[name]) for name in columns)
+
+
+# Table and column names come from our own schema (store.tables), never from input; the text is joined from
+# parts rather than formatted.
+@cache
+def _insert_text(dialect: str, table: Table, columns: tuple[str, ...], count: int, returning: bool) -> str:
+    into = " ".join(("INSERT INTO", table.name, "(" + ", ".join(columns) + ")"))
+    if dialect != "postgresql":
+        row = "(" + ", ".join("?" * len(columns)) + ")"
+        return " ".join((into, "VALUES", ", ".join([row] * count), "RETURNING id" if returning else ""))
+    if not returning:
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        return " ".join((into, "VALUES", ", ".join([row] * count)))
+    # Ids in the rows' order: PostgreSQL draws sequence values in the order of the SELECT's ORDER BY (as
+    # SQLAlchemy's own sorted insertmanyvalues relies on); the casts type the VALUES columns, NULLs included.
+    pg = postgresql.dialect()
+    casts = ", ".join(f"p{i}::{table.c[name].type.compile(dialect=pg)}" for i, name in enumerate(columns))
+    row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+    names = ", ".join(f"p{i}" for i in range(len(columns)))
+    values = " ".join(("(VALUES", ", ".join([row] * count) + ")", "AS", "v(" + names + ", n)"))
+    return " ".join((into, "SELECT", casts, "FROM", values, "ORDER BY n RETURNING id"))
+
+
+def insert_rows(
+    cursor: Any,
+    driver: Driver,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    *,
+    returning_ids: bool = False,
+) -> list[int]:
+    """One multi-row INSERT of `rows` (values in `columns` order, converted here as the column types convert
+    them); with `returning_ids`, the new ids in the order of `rows`."""
+    if not rows:
+        return []
+    dialect = "postgresql" if driver.postgres else "sqlite"
+    converters = _converters(dialect, table, columns)
+    if not returning_ids and not driver.postgres:
+        # sqlite3 runs one prepared single-row statement per row about twice as fast as one multi-row statement.
+        cursor.executemany(
+            _insert_text(dialect, table, columns, 1, False),
+            [
+                [v if convert is None else convert(v) for convert, v in zip(converters, row, strict=True)]
+                for row in rows
+            ],
+        )
+        return []
+    values: list[Any] = []
+    for number, row in enumerate(rows):
+        values.extend(
+            value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True)
+        )
+        if returning_ids and driver.postgres:
+            values.append(number)
+    cursor.execute(_insert_text(dialect, table, columns, len(rows), returning_ids), values)
+    if not returning_ids:
+        return []
+    # On SQLite the transaction holds the writer lock and each row takes the next rowid, so ascending ids are the
+    # rows' order there too; RETURNING itself promises no order on either backend.
+    return sorted(row[0] for row in cursor.fetchall())
