@@ -232,9 +232,17 @@ _HEAD_KINDS = (
 )
 # How many of the patient's newest dismissal times the snapshot holds (dismissals_since beyond them asks again).
 _DISMISSALS_LOADED = 50
-# h0..h7 are the newest ids of the kinds of _HEAD_KINDS, in that order (h7 the newest ladder start); c0 and c1 the
-# first dismissal and acknowledgement after that start; 50 is _DISMISSALS_LOADED.
-_SNAPSHOT = """
+# h0, h1, ... are the newest ids of the kinds of _HEAD_KINDS, in that order; the newest ladder start's column is the
+# one `ladders` starts from; c0 and c1 the first dismissal and acknowledgement after that start. The text is built
+# from these module constants only, never from a value (hence the noqa marks).
+_LADDER_HEAD = f"h{_HEAD_KINDS.index('EscalationStarted')}"
+_HEAD_COLUMNS = ",\n".join(
+    f"  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k\n"  # noqa: S608
+    f"   AND e.kind = '{kind}') AS h{i}"
+    for i, kind in enumerate(_HEAD_KINDS)
+)
+_HEAD_IDS = "\n  UNION ALL ".join(f"SELECT h{i} FROM heads" for i in range(len(_HEAD_KINDS)))  # noqa: S608
+_SNAPSHOT = f"""
 WITH RECURSIVE keys(k) AS (
   SELECT min(alert_key) FROM policy_events WHERE patient_key = :p
   UNION ALL
@@ -243,54 +251,33 @@ WITH RECURSIVE keys(k) AS (
 ),
 heads AS (
   SELECT k,
-  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
-   AND e.kind = 'OutputEvaluated') AS h0,
-  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
-   AND e.kind = 'AlertSurfaced') AS h1,
-  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
-   AND e.kind = 'AlertDismissed') AS h2,
-  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
-   AND e.kind = 'AlertSnoozed') AS h3,
-  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
-   AND e.kind = 'AlertDelayed') AS h4,
-  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
-   AND e.kind = 'DelayReleased') AS h5,
-  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
-   AND e.kind = 'DelayCancelled') AS h6,
-  (SELECT max(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = keys.k
-   AND e.kind = 'EscalationStarted') AS h7
+{_HEAD_COLUMNS}
   FROM keys WHERE k IS NOT NULL
 ),
 ladders AS (
-  SELECT k, h7,
+  SELECT k, {_LADDER_HEAD} AS started,
   (SELECT min(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = heads.k
-   AND e.kind = 'AlertDismissed' AND e.id > heads.h7) AS c0,
+   AND e.kind = 'AlertDismissed' AND e.id > heads.{_LADDER_HEAD}) AS c0,
   (SELECT min(e.id) FROM policy_events e WHERE e.patient_key = :p AND e.alert_key = heads.k
-   AND e.kind = 'AlertAcknowledged' AND e.id > heads.h7) AS c1
-  FROM heads WHERE h7 IS NOT NULL
+   AND e.kind = 'AlertAcknowledged' AND e.id > heads.{_LADDER_HEAD}) AS c1
+  FROM heads WHERE {_LADDER_HEAD} IS NOT NULL
 )
 SELECT 'h', e.id, e.kind, e.alert_key, e.at, e.payload FROM policy_events e
 WHERE e.id IN (
-  SELECT h0 FROM heads
-  UNION ALL SELECT h1 FROM heads
-  UNION ALL SELECT h2 FROM heads
-  UNION ALL SELECT h3 FROM heads
-  UNION ALL SELECT h4 FROM heads
-  UNION ALL SELECT h5 FROM heads
-  UNION ALL SELECT h6 FROM heads
-  UNION ALL SELECT h7 FROM heads
+  {_HEAD_IDS}
 )
 UNION ALL
 SELECT 's', e.id, e.kind, e.alert_key, e.at, e.payload FROM ladders l JOIN policy_events e
-  ON e.patient_key = :p AND e.alert_key = l.k AND e.kind = 'EscalationStepReached' AND e.id > l.h7
+  ON e.patient_key = :p AND e.alert_key = l.k AND e.kind = 'EscalationStepReached' AND e.id > l.started
 UNION ALL
 SELECT 'c', e.id, e.kind, e.alert_key, e.at, NULL FROM policy_events e
 WHERE e.id IN (SELECT c0 FROM ladders UNION ALL SELECT c1 FROM ladders)
 UNION ALL
 SELECT 'd', 0, 'AlertDismissed', NULL, d.at, NULL FROM (
-  SELECT at FROM policy_events WHERE patient_key = :p AND kind = 'AlertDismissed' ORDER BY at DESC LIMIT 50
+  SELECT at FROM policy_events WHERE patient_key = :p AND kind = 'AlertDismissed'
+  ORDER BY at DESC LIMIT {_DISMISSALS_LOADED}
 ) d
-"""
+"""  # noqa: S608
 _DISMISSALS_SINCE_SQL = (
     "SELECT count(*) FROM policy_events WHERE patient_key = :p AND kind = 'AlertDismissed' AND at >= :since"
 )
