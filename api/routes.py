@@ -88,8 +88,8 @@ async def discovery(catalog: CatalogDep, client: EhrClientDep) -> JSONBytes:
     openapi_extra=_json_body(HookRequest),
 )
 async def call_hook(service_id: str, request: Request, client: EhrClientDep) -> JSONBytes:
-    # The hot path reads its collaborators off the app state itself: each declared dependency costs a call
-    # a pass through FastAPI's dependency solver.
+    # The hot path reads its collaborators off the app state itself: each declared dependency would cost every
+    # call a pass through FastAPI's dependency solver.
     state = request.app.state
     catalog: ServiceCatalog = state.catalog
     pipeline: HookPipeline = state.pipeline

@@ -15,7 +15,7 @@ from api.admin.policies import APP_STATE_KEY as POLICY_ADMIN_KEY
 from api.admin.service import PolicyAdmin, SilenceAdmin
 from api.admin.silences import APP_STATE_KEY as SILENCE_ADMIN_KEY
 from api.app import create_app
-from api.catalog import ServiceCatalog
+from api.catalog import BUNDLED_SERVICES, ServiceCatalog
 from api.pipeline import HookPipeline
 from api.security import EhrAuthenticator
 from cdsctl.logs import configure_logging
@@ -154,8 +154,7 @@ def build_container(
     )
     # Start-up work that would otherwise land on the first hook calls (seconds of UCUM registry building).
     warm_up_units()
-    if catalog is None:
-        catalog = ServiceCatalog.load(settings.services_file) if settings.services_file else ServiceCatalog.load()
+    catalog = catalog or ServiceCatalog.load(settings.services_file or BUNDLED_SERVICES)
     for service in catalog:
         pipeline.check(service)
     facts = {s.id: ServiceFacts(s.scorers, s.policy) for s in catalog}

@@ -24,18 +24,28 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            # A naive time is ambiguous about its zone; storing it would silently shift events by hours.
-            raise ValueError("naive datetime refused: instants must carry a timezone")
-        utc = value.astimezone(UTC)
+        utc = to_utc(value)
         # SQLite stores the text as given; dropping the offset keeps the text sortable and uniform.
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+        return utc.replace(tzinfo=None) if utc is not None and dialect.name == "sqlite" else utc
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return stored_as_utc(value)
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """An instant on its way into the store, in UTC; a naive time is refused."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        # A naive time is ambiguous about its zone; storing it would silently shift events by hours.
+        raise ValueError("naive datetime refused: instants must carry a timezone")
+    return value.astimezone(UTC)
+
+
+def stored_as_utc(value: datetime | None) -> datetime | None:
+    """An instant read back, aware and in UTC (stored values are UTC; SQLite hands them back naive)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

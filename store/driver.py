@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Column, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from store.columns import UtcDateTime
+from store.columns import UtcDateTime, stored_as_utc, to_utc
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
@@ -43,21 +43,13 @@ class Driver:
     def instant(self, value: datetime | None) -> Any:
         """As UtcDateTime binds it: refused when naive; on SQLite the UTC text without offset that SQLAlchemy's
         DATETIME writes (always with microseconds)."""
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("naive datetime refused: instants must carry a timezone")
-        utc = value.astimezone(UTC)
-        if self.postgres:
+        utc = to_utc(value)
+        if utc is None or self.postgres:
             return utc
         return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def read_instant(self, raw: Any) -> datetime | None:
-        if raw is None:
-            return None
-        if isinstance(raw, str):
-            raw = datetime.fromisoformat(raw)
-        return raw.replace(tzinfo=UTC) if raw.tzinfo is None else raw.astimezone(UTC)
+        return stored_as_utc(datetime.fromisoformat(raw) if isinstance(raw, str) else raw)
 
     def document(self, value: Any) -> Any:
         """As the JSON column binds it: `json.dumps` text on SQLite (None is JSON null, as SQLAlchemy stores it),
