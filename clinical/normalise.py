@@ -122,29 +122,13 @@ def _collect_bundle(
         issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle.entry is not a list"))
         return
     append = found.append
-    # The entries of one Bundle nearly always share a server base: "<last base>/<Type>/<id>" gives that base again
-    # without the general parse (server_base would find the same: one "/" after the base, none at the end, no
-    # _history part).
     last_base: str | None = None
-    last_prefix = ""
     for entry in entries:
         if not isinstance(entry, dict):
             issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle entry is not an object"))
             continue
-        full_url = entry.get("fullUrl")
-        if (
-            last_base is not None
-            and type(full_url) is str
-            and full_url.startswith(last_prefix)
-            and full_url.count("/", len(last_prefix)) == 1
-            and full_url[-1] != "/"
-            and "/_history/" not in full_url
-        ):
-            entry_base: str | None = last_base
-        else:
-            entry_base = server_base(full_url)
-            if entry_base is not None:
-                last_base, last_prefix = entry_base, entry_base + "/"
+        entry_base = server_base(entry.get("fullUrl"), last_base)
+        last_base = entry_base or last_base
         entry_base = entry_base or base
         response = entry.get("response")
         if isinstance(response, dict):
