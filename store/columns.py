@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
@@ -12,6 +13,24 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # JSONB on PostgreSQL so documents can be indexed and compared; plain JSON (TEXT) elsewhere.
 JsonDocument: TypeEngine[Any] = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def document_text(value: Any) -> str:
+    """The JSON text a document column stores, on both backends and through both write paths (the engine's own
+    and the raw statements of store.driver): orjson, about ten times json.dumps on the risk outputs' documents.
+    Compact, UTF-8 as is; keys that are not strings are written as strings, numpy scalars as
+    numbers. NaN and infinities, which JSON has no words for, are written as null (json.dumps wrote a bare NaN
+    that PostgreSQL refuses and no other JSON reader takes). Anything else JSON has no form for (a set, an object)
+    raises TypeError naming its type.
+    """
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+def document_value(text: str | bytes) -> Any:
+    return orjson.loads(text)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.columns import document_text, document_value
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_POOL_SIZE = 5
 PG_MAX_OVERFLOW = 10
@@ -42,6 +44,8 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_MAX_OVERFLOW,
             pool_recycle=PG_POOL_RECYCLE_S,
+            json_serializer=document_text,
+            json_deserializer=document_value,
             connect_args={k: v for k, v in PG_CONNECT_ARGS.items() if k not in parsed.query},
         )
     raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
@@ -61,7 +65,13 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     if is_file_sqlite(url):
         assert url.database is not None
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        json_serializer=document_text,
+        json_deserializer=document_value,
+    )
     wal = is_file_sqlite(url)
 
     @event.listens_for(engine, "connect")

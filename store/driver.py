@@ -6,7 +6,6 @@ still owns the transaction (BEGIN IMMEDIATE, advisory locks, commit), this modul
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -18,7 +17,7 @@ from sqlalchemy import JSON, Column, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from store.columns import UtcDateTime, stored_as_utc, to_utc
+from store.columns import UtcDateTime, document_text, document_value, stored_as_utc, to_utc
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
@@ -52,13 +51,13 @@ class Driver:
         return stored_as_utc(datetime.fromisoformat(raw) if isinstance(raw, str) else raw)
 
     def document(self, value: Any) -> Any:
-        """As the JSON column binds it: `json.dumps` text on SQLite (None is JSON null, as SQLAlchemy stores it),
-        JSONB on PostgreSQL."""
-        return Jsonb(value) if self.postgres else json.dumps(value)
+        """As the JSON column binds it: the document's text on SQLite (None is JSON null, as SQLAlchemy stores it),
+        JSONB written from the same text on PostgreSQL."""
+        return Jsonb(value, dumps=document_text) if self.postgres else document_text(value)
 
     def read_document(self, raw: Any) -> Any:
         # psycopg hands JSONB back parsed; SQLite keeps the text.
-        return json.loads(raw) if isinstance(raw, str | bytes) else raw
+        return document_value(raw) if isinstance(raw, str | bytes) else raw
 
 
 _DRIVERS = {name: Driver(name) for name in ("sqlite", "postgresql")}

@@ -297,9 +297,10 @@ class PolicyEventRow(Base):
     __table_args__ = (
         # Latest event of a kind for one patient's alert (last seen, surfaced, dismissed, snoozed, delay, ladder).
         Index("ix_policy_events_patient_alert_kind", "patient_key", "alert_key", "kind", "id"),
-        # Counts since an instant: dismissals per patient, interruptive cards per unit and shift.
+        # Counts since an instant: dismissals per patient, interruptive cards per unit and shift. The second holds
+        # the interruptive flag too, so the shift's count is read from the index alone, not from each row it counts.
         Index("ix_policy_events_patient_kind_at", "patient_key", "kind", "at"),
-        Index("ix_policy_events_unit_kind_at", "unit_id", "kind", "at"),
+        Index("ix_policy_events_unit_kind_interruptive_at", "unit_id", "kind", "interruptive", "at"),
         # Silences still running and ladders started, without reading the whole log.
         Index("ix_policy_events_kind_until", "kind", "until"),
     )

@@ -24,7 +24,12 @@ from policy.events import (
 from policy.port import EscalationStep, Indicator, Reason
 from policy.state import InMemoryPolicyState
 from store.db import make_session_factory
-from store.policy_state import SqlPolicyState, record_events
+from store.policy_state import (
+    _INTERRUPTIVE_IN_UNIT_SQL,
+    _INTERRUPTIVE_NO_UNIT_SQL,
+    SqlPolicyState,
+    record_events,
+)
 from store.port import ScoredDecision
 from store.repository import SqlUnitOfWork
 from store.tables import DecisionRow, RiskOutputRow
@@ -122,3 +127,17 @@ def test_each_decision_row_belongs_to_the_risk_output_of_its_result(migrated_eng
         ).all()
     assert [scorer for _, _, scorer in rows] == ["news2", "qsofa", "sirs", "x"]
     assert [output_id for _, output_id, _ in rows] == sorted(output_id for _, output_id, _ in rows)
+
+
+def test_the_units_interruptive_count_is_read_from_the_index_alone(session: Session) -> None:
+    # Every hook call counts the unit's interruptive cards since the shift began; read row by row from the table,
+    # that count grew with the shift (370 µs for a thousand cards on SQLite). The plan must stay index-only.
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("the query plan is SQLite's; PostgreSQL chooses by table statistics")
+    for statement in (_INTERRUPTIVE_IN_UNIT_SQL, _INTERRUPTIVE_NO_UNIT_SQL):
+        plan = session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement,
+            {"unit": "icu-4", "yes": True, "since": "2026-01-14 06:00:00.000000"},
+        )
+        details = " ".join(str(row[-1]) for row in plan)
+        assert "USING COVERING INDEX ix_policy_events_unit_kind_interruptive_at" in details, details
