@@ -126,6 +126,12 @@ def _insert_text(dialect: str, table: Table, columns: tuple[str, ...], count: in
     return " ".join((into, "SELECT", casts, "FROM", values, "ORDER BY n RETURNING id"))
 
 
+# psycopg parses a statement's placeholders once and keeps the result only for statements of at most 50
+# parameters; a bigger one is parsed again on every call (about 130 µs of CPU for 8 rows of 11 values, against about
+# 80 µs for the whole cached statement). On PostgreSQL the rows go in statements of at most this many values.
+_PG_CACHED_PARAMETERS = 50
+
+
 def insert_rows(
     cursor: Any,
     driver: Driver,
@@ -135,8 +141,9 @@ def insert_rows(
     *,
     returning_ids: bool = False,
 ) -> list[int]:
-    """One multi-row INSERT of `rows` (values in `columns` order, converted here as the column types convert
-    them); with `returning_ids`, the new ids in the order of `rows`."""
+    """Multi-row INSERTs of `rows` (values in `columns` order, converted here as the column types convert them):
+    one on SQLite, as few as keep each statement cached on PostgreSQL; with `returning_ids`, the new ids in the
+    order of `rows`."""
     if not rows:
         return []
     dialect = "postgresql" if driver.postgres else "sqlite"
@@ -151,16 +158,22 @@ def insert_rows(
             ],
         )
         return []
-    values: list[Any] = []
-    for number, row in enumerate(rows):
-        values.extend(
-            value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True)
-        )
-        if returning_ids and driver.postgres:
-            values.append(number)
-    cursor.execute(_insert_text(dialect, table, columns, len(rows), returning_ids), values)
-    if not returning_ids:
-        return []
-    # On SQLite the transaction holds the writer lock and each row takes the next rowid, so ascending ids are the
-    # rows' order there too; RETURNING itself promises no order on either backend.
-    return sorted(row[0] for row in cursor.fetchall())
+    numbered = returning_ids and driver.postgres
+    per_row = len(columns) + numbered
+    chunk = max(1, _PG_CACHED_PARAMETERS // per_row) if driver.postgres else len(rows)
+    ids: list[int] = []
+    for first in range(0, len(rows), chunk):
+        part = rows[first : first + chunk]
+        values: list[Any] = []
+        for number, row in enumerate(part):
+            values.extend(
+                value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True)
+            )
+            if numbered:
+                values.append(number)
+        cursor.execute(_insert_text(dialect, table, columns, len(part), returning_ids), values)
+        if returning_ids:
+            # On SQLite the transaction holds the writer lock and each row takes the next rowid, so ascending ids
+            # are the rows' order there too; RETURNING itself promises no order on either backend.
+            ids.extend(sorted(row[0] for row in cursor.fetchall()))
+    return ids
