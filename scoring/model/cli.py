@@ -27,14 +27,33 @@ def train(
     version: Annotated[str, typer.Option(help="Version of the new registry entry.")] = "1.0.0",
     max_iter: Annotated[int, typer.Option(help="Most boosting iterations (early stopping usually ends sooner).")] = 400,
     threads: Annotated[int | None, typer.Option(help="OpenMP threads for fitting (default: all cores).")] = None,
+    node_visit_budget: Annotated[
+        float | None,
+        typer.Option(
+            help="Most mean split tests a validation row may meet over all trees (default: 120, NODE_VISIT_BUDGET)."
+        ),
+    ] = None,
 ) -> None:
     """Train, export to ONNX, check parity, choose the threshold and write a registry entry with its card."""
     # Imported here: scikit-learn and skl2onnx take seconds to import, and every other cdsctl command would pay them.
+    from scoring.model.training import NODE_VISIT_BUDGET
     from scoring.model.training import train as train_model
 
-    result = train_model(data, out, seed=seed, model_id=model_id, version=version, max_iter=max_iter, threads=threads)
+    budget = NODE_VISIT_BUDGET if node_visit_budget is None else node_visit_budget
+    result = train_model(
+        data,
+        out,
+        seed=seed,
+        model_id=model_id,
+        version=version,
+        max_iter=max_iter,
+        threads=threads,
+        node_visit_budget=budget,
+    )
     card = result.card
+    hp = card.hyperparameters
     typer.echo(f"wrote {result.directory} (threshold {card.threshold:.4f}, parity {result.parity_max_abs:.2g})")
+    typer.echo(f"cost: {hp['iterations']} trees, {hp['node_visits_per_row']:.1f} node visits a row")
     for split, metrics in card.metrics.items():
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k not in ("rows", "stays"))
         typer.echo(f"{split}: {shown}")

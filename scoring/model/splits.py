@@ -5,6 +5,9 @@ values down different branches. Where no split does, every tree takes the same p
 the same order, and the output is the same to the last bit: occlusion needs no model run for that input. Only
 the splits on the reference row's own paths count: a changed row follows those paths until the first split that
 parts the two, so if none on them does, it ends in the very same leaves.
+
+The same tests, followed from each tree's root, also tell what a row costs to score: onnxruntime's time grows with
+the number of split tests a row meets over all the trees, which is what the training budget limits.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class SplitTests:
     path_node: npt.NDArray[np.int64]
     path_ancestor: npt.NDArray[np.int64]
     path_branch: npt.NDArray[np.bool_]
+    # The branch node each branch leads to (-1: a leaf), and each tree's root branch node, by branch index.
+    true_next: npt.NDArray[np.int64]
+    false_next: npt.NDArray[np.int64]
+    roots: npt.NDArray[np.int64]
 
     def branches(self, values: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
         """For one row of inputs, the branch (True: the "true" child) each node sends it down, as onnxruntime does:
@@ -48,6 +55,21 @@ class SplitTests:
         off_path[self.path_node[taken[self.path_ancestor] != self.path_branch]] = True
         parted = ~off_path & (taken != self.branches(reference))
         return np.unique(self.feature[parted])
+
+    def visits(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+        """For each row of inputs, the split tests it meets on its way through every tree, root to leaf."""
+        count = np.zeros(len(rows), dtype=np.int64)
+        # Trees one at a time, all rows abreast: `live` are the rows still above a leaf, `at` the node each is at.
+        for root in self.roots:
+            live = np.arange(len(rows))
+            at = np.full(len(rows), root, dtype=np.int64)
+            while live.size:
+                count[live] += 1
+                x = rows[live, self.feature[at]]
+                goes_true = (x <= self.threshold[at]) | (np.isnan(x) & self.missing_goes_true[at])
+                at = np.where(goes_true, self.true_next[at], self.false_next[at])
+                live, at = live[at >= 0], at[at >= 0]
+        return count
 
 
 def read_split_tests(model_bytes: bytes) -> SplitTests | None:
@@ -78,10 +100,15 @@ def read_split_tests(model_bytes: bytes) -> SplitTests | None:
         if branch[i]
     }
     has_parent = {child for pair in children.values() for child, _ in pair}
+    roots = [i for i in range(len(keys)) if i not in has_parent]
+    # `children` runs in node order, which is branch order; a leaf child is -1, having no branch number.
+    true_next, false_next = (
+        [int(number[pair[side][0]]) if branch[pair[side][0]] else -1 for pair in children.values()] for side in (0, 1)
+    )
     nodes: list[int] = []
     above: list[int] = []
     sides: list[bool] = []
-    stack: list[tuple[int, list[tuple[int, bool]]]] = [(i, []) for i in range(len(keys)) if i not in has_parent]
+    stack: list[tuple[int, list[tuple[int, bool]]]] = [(i, []) for i in roots]
     while stack:
         i, chain = stack.pop()
         if not branch[i]:
@@ -98,4 +125,7 @@ def read_split_tests(model_bytes: bytes) -> SplitTests | None:
         path_node=np.array(nodes, dtype=np.int64),
         path_ancestor=np.array(above, dtype=np.int64),
         path_branch=np.array(sides, dtype=bool),
+        true_next=np.array(true_next, dtype=np.int64),
+        false_next=np.array(false_next, dtype=np.int64),
+        roots=np.array([number[i] for i in roots if branch[i]], dtype=np.int64),
     )

@@ -84,7 +84,7 @@ def test_sepsis_service_scores_the_encounter_with_the_model_and_both_rules(serve
     by_scorer = {row.scorer_id: row for row in rows}
     model = by_scorer["sepsis-hgb"]
     assert model.score is not None and 0.0 <= model.score <= 1.0
-    assert model.scorer_version.startswith("1.0.0")
+    assert model.scorer_version.startswith("1.1.0")
     # RR 24 and SBP 96 are two qSOFA criteria; temperature, heart rate, RR and WBC make SIRS positive.
     assert (by_scorer["qsofa"].band, by_scorer["sirs"].band) == ("positive", "positive")
     # The deterioration policy shows the model's card in its high band only: moderate waits for a lactate or an

@@ -47,27 +47,29 @@ def _output(scorer: str, score: float | None, band: str) -> RiskOutput:
 
 def test_a_lower_threshold_moves_the_same_scores_into_the_alerting_band(arms: ArmFactory) -> None:
     card = ModelRegistry().load("sepsis-hgb").card
-    assert card.band_of(0.05) == "moderate"  # the live band of the score below
+    # A score a fifth below the live threshold, and a candidate threshold a little below that score.
+    score = round(card.threshold * 0.8, 4)
+    assert card.band_of(score) == "moderate"  # its live band
     live = (
-        _output("sepsis-hgb", 0.05, "moderate"),
+        _output("sepsis-hgb", score, "moderate"),
         _output("sepsis-hgb", None, "unknown"),
         _output("qsofa", 2, "high"),
     )
-    arm = arms.arm(_record("deterioration@0.04"), SCORERS)
+    arm = arms.arm(_record(f"deterioration@{score * 0.9:.4f}"), SCORERS)
     assert [(o.score, o.band) for o in arm.outputs(live, ClinicalContext(patient=None), NOW)] == [
-        (0.05, "high"),
+        (score, "high"),
         (None, "unknown"),  # no score, nothing to re-band
         (2, "high"),  # the rule scorers are left alone
     ]
 
 
 def test_a_model_candidate_rescores_the_context_with_its_version(arms: ArmFactory) -> None:
-    arm = arms.arm(_record("deterioration", "1.0.0"), SCORERS)
+    arm = arms.arm(_record("deterioration", "1.1.0"), SCORERS)
     live = (_output("sepsis-hgb", 0.5, "high"), _output("qsofa", 1, "low"))
     rescored = arm.outputs(live, ClinicalContext(patient=None), NOW)
     # Without an encounter the model has no admission time: the candidate's own output says so, in place.
     assert [(o.scorer_id, o.scorer_version, o.score) for o in rescored] == [
-        ("sepsis-hgb", "1.0.0", None),
+        ("sepsis-hgb", "1.1.0", None),
         ("qsofa", "1", 1),
     ]
 
@@ -77,7 +79,7 @@ def test_kinds_are_told_apart_and_policy_candidates_run_the_bundled_document(arm
         return arms.kind_of(spec, version, scorers=SCORERS, live_policy="deterioration")
 
     assert kind("deterioration@0.05") is CandidateKind.THRESHOLD
-    assert kind("deterioration", "1.0.0") is CandidateKind.MODEL
+    assert kind("deterioration", "1.1.0") is CandidateKind.MODEL
     assert kind("surface-all@0.05") is CandidateKind.POLICY
     policy = arms.arm(_record("surface-all"), SCORERS).policy
     assert isinstance(policy, RoutedPolicy) and policy.policy_id == "surface-all"

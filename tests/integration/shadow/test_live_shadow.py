@@ -238,7 +238,7 @@ def test_stages_are_refused_out_of_order_and_for_a_second_serving_candidate(clie
 
 def test_threshold_and_model_candidates_of_the_sepsis_service_are_recognised(client: TestClient) -> None:
     threshold = _propose(client, "sepsis-risk", "deterioration@0.02")
-    model = _propose(client, "sepsis-risk", "deterioration", model_version="1.0.0")
+    model = _propose(client, "sepsis-risk", "deterioration", model_version="1.1.0")
     policy = _propose(client, "sepsis-risk", "surface-all")
     assert (threshold["kind"], model["kind"], policy["kind"]) == ("threshold", "model", "policy")
     for made in (threshold, model, policy):

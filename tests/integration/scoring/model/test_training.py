@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from scoring.features import FEATURE_INDEX
 from scoring.model.cli import app
 from scoring.model.registry import ModelRegistry, sha256_of
-from scoring.model.training import Candidate, ParityError, check_parity, export_onnx, train
+from scoring.model.training import Candidate, ParityError, TrainResult, check_parity, export_onnx, train
+from tests.integration.scoring.model.conftest import TINY_CANDIDATES
 from tests.unit.scoring.model.stays import write_psv_stays
 
 
@@ -35,6 +36,50 @@ def test_training_writes_an_entry_whose_card_describes_the_model(tiny_model) -> 
     assert {"scikit-learn", "skl2onnx", "onnxruntime"} <= set(card.library_versions)
     assert card.training_data["stays"] == 45
     assert card.hyperparameters["iterations"] >= 1
+
+
+def _train_tiny(
+    stays: Path, out: Path, budget: float, candidates: tuple[Candidate, ...] = TINY_CANDIDATES
+) -> TrainResult:
+    """The tiny registry's training (the fixture's seed and iterations) under another node visit budget."""
+    return train(
+        stays, out, seed=5, candidates=candidates, max_iter=40, threads=1, progress=False, node_visit_budget=budget
+    )
+
+
+def test_the_card_records_what_a_row_costs_to_score(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    hp = tiny_model.card.hyperparameters
+    setting = ("max_leaf_nodes", "label_lead_hours")
+    chosen = next(t for t in hp["candidates"] if all(t[k] == hp[k] for k in setting))
+    assert hp["node_visits_per_row"] == chosen["node_visits_per_row"]
+    assert 0 < hp["node_visits_per_row"] <= hp["node_visit_budget"]
+
+
+def test_the_best_candidate_is_passed_over_when_its_trees_cost_more_than_the_budget(  # type: ignore[no-untyped-def]
+    tiny_model, tiny_stays: Path, tmp_path: Path
+) -> None:
+    tried = tiny_model.card.hyperparameters["candidates"]
+    best = max(tried, key=lambda t: t["validation_utility"])
+    cheap = min(tried, key=lambda t: t["node_visits_per_row"])
+    # The fixture's candidates trade cost against utility, or there would be nothing to pass over.
+    assert best is not cheap and best["validation_utility"] > cheap["validation_utility"]
+    budget = (best["node_visits_per_row"] + cheap["node_visits_per_row"]) / 2
+    hp = _train_tiny(tiny_stays, tmp_path, budget).card.hyperparameters
+    assert (hp["max_leaf_nodes"], hp["label_lead_hours"]) == (cheap["max_leaf_nodes"], cheap["label_lead_hours"])
+    assert hp["node_visits_per_row"] <= budget
+
+
+def test_a_depth_capped_candidate_grows_only_the_trees_the_budget_pays_for(tiny_stays: Path, tmp_path: Path) -> None:
+    shallow = Candidate(min_samples_leaf=10, max_depth=2)
+    hp = _train_tiny(tiny_stays, tmp_path, 20, candidates=(shallow,)).card.hyperparameters
+    assert (hp["max_depth"], hp["iterations"]) == (2, 10)
+    assert hp["node_visits_per_row"] <= 20
+
+
+def test_training_refuses_when_no_candidate_fits_the_budget(tiny_stays: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no candidate fits the budget of 5 node visits a row"):
+        _train_tiny(tiny_stays, tmp_path, 5)
+    assert not (tmp_path / "sepsis-hgb").exists()
 
 
 def test_the_trained_entry_loads_from_its_registry(tiny_model) -> None:  # type: ignore[no-untyped-def]
@@ -110,5 +155,5 @@ def test_train_command_reports_the_metrics(tiny_stays: Path, tmp_path: Path) -> 
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "test: auroc" in result.output
+    assert "test: auroc" in result.output and "node visits a row" in result.output
     assert (tmp_path / "reg" / "sepsis-hgb" / "2.0.0" / "card.json").is_file()
