@@ -30,7 +30,7 @@ from shadow.stages import (
     check_fraction,
     check_transition,
 )
-from store.db import is_file_sqlite, make_session_factory
+from store.db import DOCUMENT_CODEC, is_file_sqlite, make_session_factory
 from store.driver import Driver, driver_for
 from store.port import AuditEntry
 from store.repository import SqlRepository
@@ -257,7 +257,7 @@ def _autocommit_reader(engine: Engine) -> Engine:
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     if not is_file_sqlite(engine.url):
         return engine  # an in-memory database exists only behind its own engine
-    reader = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    reader = create_engine(engine.url, isolation_level="AUTOCOMMIT", **DOCUMENT_CODEC)
     weakref.finalize(engine, reader.dispose)
     return reader
 

@@ -26,6 +26,8 @@ PG_CONNECT_ARGS: dict[str, Any] = {
     "keepalives_count": 3,
     "tcp_user_timeout": 10_000,
 }
+# How every engine of the store writes and reads JSON documents: the codec the raw statements of store.driver use.
+DOCUMENT_CODEC: dict[str, Any] = {"json_serializer": document_text, "json_deserializer": document_value}
 # Marks, on a pooled SQLite connection, that its open transaction holds the process's writer turn.
 _TURN = "cds.sqlite_writer_turn"
 
@@ -44,8 +46,7 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_MAX_OVERFLOW,
             pool_recycle=PG_POOL_RECYCLE_S,
-            json_serializer=document_text,
-            json_deserializer=document_value,
+            **DOCUMENT_CODEC,
             connect_args={k: v for k, v in PG_CONNECT_ARGS.items() if k not in parsed.query},
         )
     raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
@@ -65,13 +66,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     if is_file_sqlite(url):
         assert url.database is not None
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url,
-        echo=echo,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-        json_serializer=document_text,
-        json_deserializer=document_value,
-    )
+    engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **DOCUMENT_CODEC)
     wal = is_file_sqlite(url)
 
     @event.listens_for(engine, "connect")
