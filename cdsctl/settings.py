@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         when unset, only for the embedded SQLite database (a PostgreSQL deployment runs `cdsctl worker`)."""
         if self.notify.run_in_process is not None:
             return self.notify.run_in_process
-        return self.resolved_database_url.startswith("sqlite")
+        return self.embedded_database
 
     @property
     def resolved_hook_threads(self) -> int:
@@ -91,7 +91,12 @@ class Settings(BaseSettings):
         slower (CPU a call), the others' commits emptying its connection's page cache (3.5x the bytes read)."""
         if self.hook_threads is not None:
             return self.hook_threads
-        return 1 if self.resolved_database_url.startswith("sqlite") else 8
+        return 1 if self.embedded_database else 8
+
+    @property
+    def embedded_database(self) -> bool:
+        """Whether the store is a SQLite file in this process rather than a database server."""
+        return self.resolved_database_url.startswith("sqlite")
 
     @property
     def resolved_database_url(self) -> str:
