@@ -134,9 +134,6 @@ def grid_from_context(
     """
     last_hour = max(hour_of(as_of, icu_admission_utc), 1)
     values = np.full((last_hour, len(GRID_KINDS)), np.nan)
-    hours: list[int] = []
-    columns: list[int] = []
-    measured: list[float] = []
     carried: list[tuple[int, int, Observation]] = []
     for j, kind in enumerate(GRID_KINDS):
         # The context's usable observations of the kind, with an effective time, in document order.
@@ -145,8 +142,10 @@ def grid_from_context(
             at = obs.effective_utc
             if obs.value is None or at is None or at > as_of:
                 continue
-            # `hour_of` without the call: whole hours since admission by exact timedelta arithmetic, plus one.
-            h = (at - icu_admission_utc) // _HOUR + 1
+            # `hour_of` without the call or its float division: whole hours since admission, plus one. Sub-second
+            # parts never carry a time across an hour's boundary, so whole seconds are enough.
+            since = at - icu_admission_utc
+            h = (since.days * 86400 + since.seconds) // 3600 + 1
             if h < 1:
                 continue
             held = chosen.get(h)
@@ -155,11 +154,8 @@ def grid_from_context(
                 chosen[h] = obs
         if chosen:
             for h, obs in chosen.items():
-                hours.append(h - 1)
-                columns.append(j)
-                measured.append(obs.value)  # type: ignore[arg-type]  # None was skipped above
+                values[h - 1, j] = obs.value
             carried.append((min(chosen), j, chosen[max(chosen)]))
-    values[hours, columns] = measured
     # Kinds in the order of their first measured hour (then grid column), as the hour-by-hour fill always gave.
     latest = {GRID_KINDS[j]: obs for _, j, obs in sorted(carried, key=lambda c: c[:2])}
     patient = context.patient
@@ -169,7 +165,9 @@ def grid_from_context(
     hosp = math.nan
     if hospital_admission_utc is not None:
         hosp = (hospital_admission_utc - icu_admission_utc).total_seconds() / 3600.0
-    grid = HourlyGrid(
+    # One stay of consecutive hours from 1 by construction: the checks of HourlyGrid's own constructor, a dozen
+    # numpy calls, would cost this hot path more than building the grid.
+    grid = _unchecked(
         values=values,
         hour=np.arange(1, last_hour + 1, dtype=np.int64),
         starts=np.zeros(1, dtype=np.int64),
@@ -179,6 +177,14 @@ def grid_from_context(
         hosp_adm_hours=np.array([hosp]),
     )
     return grid, latest
+
+
+def _unchecked(**fields: object) -> HourlyGrid:
+    """An HourlyGrid whose fields are known to satisfy its checks; the same object its constructor would make."""
+    grid = object.__new__(HourlyGrid)
+    for name in HourlyGrid.__dataclass_fields__:
+        object.__setattr__(grid, name, fields[name])
+    return grid
 
 
 def stack_grids(grids: Sequence[HourlyGrid]) -> HourlyGrid:

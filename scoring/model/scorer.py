@@ -75,6 +75,12 @@ class OnnxModelScorer:
         card = model.card
         self._medians = np.array([math.nan if f.median is None else f.median for f in card.features], dtype=np.float32)
         self._input_kinds = sorted({k for f in card.features for k in FEATURES[FEATURE_INDEX[f.name]].kinds})
+        # The feature of an input kind with no observation never varies: built once and shared (it is frozen, so a
+        # shared instance is indistinguishable from a fresh one).
+        self._unobserved = {kind: FeatureValue(kind, None) for kind in self._input_kinds}
+        self._splits = model.splits
+        # Which way each split sends the medians: the same on every call, so read once.
+        self._median_branches = None if model.splits is None else model.splits.branches(self._medians)
         names = [f.name for f in card.features]
         self._hospital_column = names.index(HOSPITAL_ADMISSION_FEATURE) if HOSPITAL_ADMISSION_FEATURE in names else None
 
@@ -118,7 +124,7 @@ class OnnxModelScorer:
             features[kind] = (
                 FeatureValue(kind, obs.value, obs.unit, obs.effective_utc, obs.provenance)
                 if obs is not None
-                else FeatureValue(kind, None)
+                else self._unobserved[kind]
             )
         features["icu_los_hours"] = FeatureValue("icu_los_hours", float(grid.hour[-1]), "h")
         missing = tuple(k for k in card.key_inputs if k not in latest)
@@ -144,8 +150,8 @@ class OnnxModelScorer:
         input every tree takes the same path, so its row would score the same bits and its contribution is exactly 0.
         """
         width = len(row)
-        splits = self._model.splits
-        occluded = np.arange(width) if splits is None else splits.moved(row, self._medians)
+        splits = self._splits
+        occluded = np.arange(width) if splits is None else splits.moved(row, self._medians, self._median_branches)
         batch = np.repeat(row[None, :], len(occluded) + 1, axis=0)
         batch[np.arange(1, len(occluded) + 1), occluded] = self._medians[occluded]
         probabilities = self._model.predict(batch)
@@ -155,15 +161,18 @@ class OnnxModelScorer:
 
     def _explain(self, row: npt.NDArray[np.float32], points: npt.NDArray[np.float32]) -> tuple[Contribution, ...]:
         features = self._model.card.features
-        order = np.argsort(-np.abs(points), kind="stable")[: self._top]
+        order = np.argsort(-np.abs(points), kind="stable")[: self._top].tolist()
+        # As Python floats (exact for float32): numpy's scalar operations cost more than the lines' formatting.
+        moved = points[order].tolist()
+        values = row[order].tolist()
         lines = []
-        for i in order:
-            if points[i] == 0:
+        for i, by, x in zip(order, moved, values, strict=True):
+            if by == 0:
                 break
             f = features[i]
-            value = "missing" if np.isnan(row[i]) else f"{float(row[i]):.4g} {f.unit}"
+            value = "missing" if math.isnan(x) else f"{x:.4g} {f.unit}"
             typical = "n/a" if f.median is None else f"{f.median:.4g} {f.unit}"
-            lines.append(Contribution(f.name, float(points[i]), f"{f.transform}: {value} (training median {typical})"))
+            lines.append(Contribution(f.name, by, f"{f.transform}: {value} (training median {typical})"))
         return tuple(lines)
 
     def _hash(self, inputs: npt.NDArray[np.float32]) -> str:
