@@ -120,7 +120,9 @@ def extract(grid: HourlyGrid, rows: IntArray | None = None) -> FeatureMatrix:
             if not 0 <= row < n:
                 raise IndexError(f"row {row} is not a row of this {n}-row grid")
             of = bisect_right(starts, row) - 1
-            out[i, _ROW_LAYOUT] = _row_features(grid, row, starts[of], of)
+            features = _row_features(grid, row, starts[of], of)
+            # fromiter reads the floats straight in; assigning the list would first ask each item what it is.
+            out[i, _ROW_LAYOUT] = np.fromiter(features, dtype=np.float64, count=len(features))
         return out
     stay = grid.stay_of_row
     start = grid.starts[stay]

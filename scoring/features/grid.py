@@ -133,7 +133,9 @@ def grid_from_context(
     Also returns, per kind, the observation whose value the last row carries forward (for provenance).
     """
     last_hour = max(hour_of(as_of, icu_admission_utc), 1)
-    values = np.full((last_hour, len(GRID_KINDS)), np.nan)
+    # Where each chosen value goes in the grid (flat, row-major) and the value, placed in one call at the end.
+    cells: list[int] = []
+    measured: list[float] = []
     carried: list[tuple[int, int, Observation]] = []
     for j, kind in enumerate(GRID_KINDS):
         # The context's usable observations of the kind, with an effective time, in document order.
@@ -154,8 +156,14 @@ def grid_from_context(
                 chosen[h] = obs
         if chosen:
             for h, obs in chosen.items():
-                values[h - 1, j] = obs.value
+                cells.append((h - 1) * len(GRID_KINDS) + j)
+                measured.append(obs.value)  # type: ignore[arg-type]  # None was skipped above
             carried.append((min(chosen), j, chosen[max(chosen)]))
+    values = np.full((last_hour, len(GRID_KINDS)), np.nan)
+    values.put(
+        np.fromiter(cells, dtype=np.int64, count=len(cells)),
+        np.fromiter(measured, dtype=np.float64, count=len(measured)),
+    )
     # Kinds in the order of their first measured hour (then grid column), as the hour-by-hour fill always gave.
     latest = {GRID_KINDS[j]: obs for _, j, obs in sorted(carried, key=lambda c: c[:2])}
     patient = context.patient

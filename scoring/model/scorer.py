@@ -116,7 +116,7 @@ class OnnxModelScorer:
             # (neutral in the explanation) rather than left missing (a branch the trees barely learnt) or set to the
             # unit admission (0 h, which pulled live scores down by about a quarter of the probability).
             inputs[0, self._hospital_column] = self._medians[self._hospital_column]
-        probabilities, points = self._occlusion(inputs[0])
+        probabilities, points, occluded = self._occlusion(inputs[0])
         probability = float(probabilities[0])
         features: dict[str, FeatureValue] = {}
         for kind in self._input_kinds:
@@ -136,15 +136,18 @@ class OnnxModelScorer:
                 band=card.band_of(probability),
                 as_of=as_of,
                 input_hash=self._hash(inputs),
-                explanation=self._explain(inputs[0], points),
+                explanation=self._explain(inputs[0], points, occluded),
                 features=features,
                 partial=bool(missing),
                 missing=missing,
             )
         ]
 
-    def _occlusion(self, row: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """Probability of the row, then how much it moves with each input in turn set to its median (one batch).
+    def _occlusion(
+        self, row: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Probability of the row, then how much it moves with each input in turn set to its median (one batch), and
+        the inputs that were run (ascending; every other input's points are exactly 0).
 
         Only inputs whose median some split of the ensemble tells apart from the row's value are run: for any other
         input every tree takes the same path, so its row would score the same bits and its contribution is exactly 0.
@@ -157,16 +160,23 @@ class OnnxModelScorer:
         probabilities = self._model.predict(batch)
         points = np.zeros(width, dtype=np.float32)
         points[occluded] = probabilities[0] - probabilities[1:]
-        return probabilities, points
+        return probabilities, points, occluded
 
-    def _explain(self, row: npt.NDArray[np.float32], points: npt.NDArray[np.float32]) -> tuple[Contribution, ...]:
+    def _explain(
+        self, row: npt.NDArray[np.float32], points: npt.NDArray[np.float32], occluded: npt.NDArray[np.int64]
+    ) -> tuple[Contribution, ...]:
+        """The largest moves first (ties in input order), up to the first input that moved nothing."""
         features = self._model.card.features
-        order = np.argsort(-np.abs(points), kind="stable")[: self._top].tolist()
-        # As Python floats (exact for float32): numpy's scalar operations cost more than the lines' formatting.
-        moved = points[order].tolist()
-        values = row[order].tolist()
+        # Only occluded inputs can have moved, and they come in input order, so a stable sort of them by -|points|
+        # ranks them as a stable argsort of every input would. As Python floats (exact for float32): numpy's calls
+        # cost more than sorting a few dozen numbers.
+        candidates = occluded.tolist()
+        moves = points[occluded].tolist()
+        values = row[occluded].tolist()
+        ranked = sorted(range(len(candidates)), key=lambda k: _rank(moves[k]))[: self._top]
         lines = []
-        for i, by, x in zip(order, moved, values, strict=True):
+        for k in ranked:
+            i, by, x = candidates[k], moves[k], values[k]
             if by == 0:
                 break
             f = features[i]
@@ -179,6 +189,11 @@ class OnnxModelScorer:
         digest = hashlib.sha256(f"{self.scorer_id}|{self.version}|".encode())
         digest.update(np.ascontiguousarray(inputs, dtype=np.float32).tobytes())
         return digest.hexdigest()
+
+
+def _rank(points: float) -> float:
+    """Sort key of a move: largest first; NaN after everything, where numpy's argsort puts it."""
+    return math.inf if math.isnan(points) else -abs(points)
 
 
 def latest_model_scorers(registry: ModelRegistry | None = None) -> list[OnnxModelScorer]:
