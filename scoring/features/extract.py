@@ -1,11 +1,15 @@
 """The one feature extractor: causal features for the rows of an hourly grid, vectorised over all stays and kinds.
 
 Row t of a stay only ever reads rows of the same stay at or before t, so scoring the last row of a live stay gives
-exactly what batch replay gives for that hour. The live hook asks for that one row (`rows=`) and batch asks for all
-of them; both run the same code below, which computes each feature for the requested rows only.
+exactly what batch replay gives for that hour. Batch asks for every row and gets `_features`, vectorised over rows;
+the live hook asks for one row (`rows=`) and gets `_row_features`, the same definitions on that row's stay alone,
+vectorised over kinds only. A test holds the two equal to the bit on random grids.
 """
 
 from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +29,14 @@ FeatureMatrix = npt.NDArray[np.float32]
 _COL = {kind: j for j, kind in enumerate(GRID_KINDS)}
 _VITALS = np.array([_COL[kind] for kind in VITAL_KINDS], dtype=np.int64)
 _KIND_COLUMNS = np.arange(len(GRID_KINDS), dtype=np.int64)[None, :]
+_KINDS = _KIND_COLUMNS[0]
+_LAGS = np.arange(max(ROLLING_WINDOWS), dtype=np.int64)
+_SOFA_INPUTS_LIST = [_COL[kind] for kind in ("platelets", "bilirubin_total", "creatinine", "map")]
+_VITALS_LIST = _VITALS.tolist()
+# SOFA cut-offs per component: one point per cut crossed, crossing below the cut for platelets (see `_points`).
+_COAGULATION_CUTS = (150.0, 100.0, 50.0, 20.0)
+_LIVER_CUTS = (1.2, 2.0, 6.0, 12.0)
+_RENAL_CUTS = (1.2, 2.0, 3.5, 5.0)
 # Batch grids are cut into blocks of whole stays of about this many rows: the rolling windows gather
 # (window x rows x vitals) values, and a block keeps that, and every other temporary, to a few tens of MB.
 _BLOCK_ROWS = 1 << 15
@@ -65,6 +77,19 @@ _SINGLES = (
     "icu_los_hours",
 )
 _SINGLE = _indices(list(_SINGLES))
+# The one-row path writes its whole row with one assignment: these are the matrix columns of its pieces, in the
+# order `_row_features` concatenates them.
+_ROW_LAYOUT = np.concatenate(
+    [
+        _CARRIED,
+        _HOURS_SINCE,
+        _COUNT,
+        _DELTA,
+        *(idx for w in ROLLING_WINDOWS for idx in _WINDOW_STATS[w]),
+        _CHANGE,
+        _SINGLE,
+    ]
+)
 
 
 def _check_layout() -> None:
@@ -87,10 +112,20 @@ def extract(grid: HourlyGrid, rows: IntArray | None = None) -> FeatureMatrix:
     A row's features are the same whichever other rows are asked for.
     """
     n = grid.values.shape[0]
+    if rows is not None:
+        wanted: list[int] = np.asarray(rows, dtype=np.int64).tolist()
+        out = np.empty((len(wanted), len(FEATURES)), dtype=np.float32)
+        starts: list[int] = grid.starts.tolist()
+        for i, row in enumerate(wanted):
+            if not 0 <= row < n:
+                raise IndexError(f"row {row} is not a row of this {n}-row grid")
+            of = bisect_right(starts, row) - 1
+            features = _row_features(grid, row, starts[of], of)
+            # fromiter reads the floats straight in; assigning the list would first ask each item what it is.
+            out[i, _ROW_LAYOUT] = np.fromiter(features, dtype=np.float64, count=len(features))
+        return out
     stay = grid.stay_of_row
     start = grid.starts[stay]
-    if rows is not None:
-        return _features(grid, 0, n, start, stay, np.asarray(rows, dtype=np.int64))
     # Column-major, as the whole-matrix consumers (training, replay) select columns from it.
     out = np.empty((n, len(FEATURES)), dtype=np.float32, order="F")
     lo = 0
@@ -184,6 +219,170 @@ def _features(grid: HourlyGrid, lo: int, hi: int, start: IntArray, stay: IntArra
     return out
 
 
+def _row_features(grid: HourlyGrid, row: int, start: int, stay: int) -> list[float]:
+    """The features of one row, in `_ROW_LAYOUT` order, to the bit what `_features` computes for it.
+
+    A live call asks for one row, where `_features`' two hundred numpy calls on arrays of a few elements cost far
+    more than their arithmetic. Here numpy only lists the stay's measurements so far, and the features are read off
+    that list in plain float arithmetic, which rounds exactly as numpy's float64 does.
+    """
+    stay_rows = grid.values[start : row + 1].T
+    m = stay_rows.shape[1]
+    # Every measurement of the stay up to the row, kind by kind and, within a kind, in row order.
+    measured = ~np.isnan(stay_rows)
+    kind_of, row_of = (found.tolist() for found in np.nonzero(measured))
+    value_of = stay_rows[measured].tolist()
+    # Each kind's run of entries; bisection within a run finds its latest measurement at or before a row.
+    ends = [bisect_right(kind_of, j) for j in range(len(GRID_KINDS))]
+    runs = list(zip([0, *ends[:-1]], ends, strict=True))
+
+    def carried_at(j: int, at: int) -> float:
+        """The kind's carried value at stay row `at` (NaN before its first measurement)."""
+        first, end = runs[j]
+        i = bisect_right(row_of, at, first, end) - 1
+        return value_of[i] if i >= first else math.nan
+
+    carried: list[float] = []
+    hours_since: list[float] = []
+    counts: list[float] = []
+    deltas: list[float] = []
+    for first, end in runs:
+        counts.append(end - first)
+        if end == first:
+            carried.append(math.nan)
+            hours_since.append(math.nan)
+            deltas.append(math.nan)
+            continue
+        carried.append(value_of[end - 1])
+        hours_since.append(m - 1 - row_of[end - 1])
+        deltas.append(value_of[end - 1] - value_of[end - 2] if end - first > 1 else math.nan)
+    measured_now = sum(1 for first, end in runs if end > first and row_of[end - 1] == m - 1)
+
+    windows = _row_windows(value_of, row_of, runs, m)
+    if windows is None:
+        windows = _row_rolling(grid.values[start : row + 1])
+    # The vitals TREND_WINDOW rows back (none before the stay's first row), and the SOFA inputs SOFA_TREND_WINDOW rows
+    # back (at the stay's first row when the stay is younger than that).
+    trend_row = m - 1 - TREND_WINDOW
+    change = [carried[j] - (carried_at(j, trend_row) if trend_row >= 0 else math.nan) for j in _VITALS_LIST]
+    sofa_row = max(m - 1 - SOFA_TREND_WINDOW, 0)
+    sofa_before = [carried_at(j, sofa_row) for j in _SOFA_INPUTS_LIST]
+    singles = _row_singles(carried, sofa_before, measured_now, grid, row, stay)
+    return [*carried, *hours_since, *counts, *deltas, *windows, *change, *singles]
+
+
+def _row_windows(value_of: list[float], row_of: list[int], runs: list[tuple[int, int]], m: int) -> list[float] | None:
+    """`_rolling` for the last of a stay's `m` rows, from its measurements: per window, each vital's minimum, then
+    maximum, then mean.
+
+    None when a window holds both 0.0 and -0.0 and one is its minimum or maximum: numpy picks either, by how it
+    vectorises, and only numpy's own reduction (`_row_rolling`) can tell which.
+    """
+    stats: list[float] = []
+    for w in ROLLING_WINDOWS:
+        lows: list[float] = []
+        highs: list[float] = []
+        means: list[float] = []
+        for j in _VITALS_LIST:
+            first, end = runs[j]
+            inside = value_of[bisect_left(row_of, m - w, first, end) : end]
+            if not inside:
+                lows.append(math.nan)
+                highs.append(math.nan)
+                means.append(math.nan)
+                continue
+            low, high = min(inside), max(inside)
+            if (low == 0 or high == 0) and len({math.copysign(1.0, v) for v in inside if v == 0}) > 1:
+                return None
+            # Summed lag by lag, newest first, from add's identity 0.0, as numpy's reduction in `_rolling` adds them
+            # (the unmeasured lags it adds as zeros change nothing after that start).
+            total = 0.0
+            for value in reversed(inside):
+                total += value
+            lows.append(low)
+            highs.append(high)
+            means.append(total / len(inside))
+        stats += [*lows, *highs, *means]
+    return stats
+
+
+def _row_rolling(stay_rows: FloatArray) -> list[float]:
+    """`_rolling` for the last of a stay's rows, with numpy's own reductions, in `_row_windows` order.
+
+    Only the stay's own lags are gathered: those before its first row, which `_rolling` adds as NaN (ignored by
+    fmin and fmax) and zeros (added after the sum's 0.0 start), change nothing.
+    """
+    m = stay_rows.shape[0]
+    depth = min(m, max(ROLLING_WINDOWS))
+    # Lag 0 first, as `_rolling` gathers them, so that the reductions meet the values in the same order.
+    window = stay_rows[(m - 1) - _LAGS[:depth, None], _VITALS]
+    measured = ~np.isnan(window)
+    zeroed = np.where(measured, window, 0.0)
+    stats: list[float] = []
+    for w in ROLLING_WINDOWS:
+        count = measured[:w].sum(axis=0)
+        total = np.add.reduce(zeroed[:w], axis=0)
+        mean = np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
+        stats += np.fmin.reduce(window[:w], axis=0).tolist() + np.fmax.reduce(window[:w], axis=0).tolist()
+        stats += mean.tolist()
+    return stats
+
+
+def _row_singles(
+    carried: list[float], sofa_before: list[float], measured_now: float, grid: HourlyGrid, row: int, stay: int
+) -> list[float]:
+    """The `_SINGLES` of one row from its carried values (`GRID_KINDS` order), as `_features` defines them."""
+    v = dict(zip(GRID_KINDS, carried, strict=True))
+    coag, liver, renal, cardio, sofa = _sofa_of(v["platelets"], v["bilirubin_total"], v["creatinine"], v["map"])
+    temperature, paco2, wbc = v["temperature"], v["paco2"], v["wbc"]
+    return [
+        _quotient(v["heart_rate"], v["sbp"]),
+        v["sbp"] - v["dbp"],
+        _quotient(v["bun"], v["creatinine"]),
+        _quotient(v["spo2"], v["fio2"] / 100.0),
+        coag,
+        liver,
+        renal,
+        cardio,
+        sofa,
+        sofa - _sofa_of(*sofa_before)[-1],
+        float(v["resp_rate"] >= 22) + (v["sbp"] <= 100),
+        float(temperature > 38 or temperature < 36)
+        + (v["heart_rate"] > 90)
+        + (v["resp_rate"] > 20 or paco2 < 32)
+        + (wbc > 12 or wbc < 4),
+        measured_now,
+        float(grid.age[stay]),
+        float(grid.female[stay]),
+        float(grid.hosp_adm_hours[stay]),
+        int(grid.hour[row]),
+    ]
+
+
+def _quotient(numerator: float, denominator: float) -> float:
+    """`_ratio` of two floats."""
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+def _sofa_of(platelets: float, bilirubin: float, creatinine: float, map_: float) -> tuple[float, ...]:
+    """`_sofa` of one row's carried values: the components, then their sum (a missing component counts 0)."""
+    components = (
+        _point_count(platelets, _COAGULATION_CUTS, descending=True),
+        _point_count(bilirubin, _LIVER_CUTS, descending=False),
+        _point_count(creatinine, _RENAL_CUTS, descending=False),
+        math.nan if math.isnan(map_) else float(map_ < 70),
+    )
+    return (*components, float(sum(p for p in components if not math.isnan(p))))
+
+
+def _point_count(value: float, cuts: tuple[float, ...], *, descending: bool) -> float:
+    """`_points` of one value."""
+    if math.isnan(value):
+        return math.nan
+    at_or_below = bisect_right(sorted(cuts), value)
+    return float(len(cuts) - at_or_below if descending else at_or_below)
+
+
 def _ratio(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
     out = np.full_like(numerator, np.nan)
     return np.divide(numerator, denominator, out=out, where=denominator > 0)
@@ -191,9 +390,9 @@ def _ratio(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
 
 def _sofa(locf: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """The SOFA components of carried values and their sum (a missing component counts 0)."""
-    coag = _points(locf[:, _COL["platelets"]], (150, 100, 50, 20), descending=True)
-    liver = _points(locf[:, _COL["bilirubin_total"]], (1.2, 2.0, 6.0, 12.0), descending=False)
-    renal = _points(locf[:, _COL["creatinine"]], (1.2, 2.0, 3.5, 5.0), descending=False)
+    coag = _points(locf[:, _COL["platelets"]], _COAGULATION_CUTS, descending=True)
+    liver = _points(locf[:, _COL["bilirubin_total"]], _LIVER_CUTS, descending=False)
+    renal = _points(locf[:, _COL["creatinine"]], _RENAL_CUTS, descending=False)
     m = locf[:, _COL["map"]]
     cardio = np.where(np.isnan(m), np.nan, (m < 70).astype(np.float64))
     components = np.stack([coag, liver, renal, cardio])

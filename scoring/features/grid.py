@@ -133,9 +133,8 @@ def grid_from_context(
     Also returns, per kind, the observation whose value the last row carries forward (for provenance).
     """
     last_hour = max(hour_of(as_of, icu_admission_utc), 1)
-    values = np.full((last_hour, len(GRID_KINDS)), np.nan)
-    hours: list[int] = []
-    columns: list[int] = []
+    # Where each chosen value goes in the grid (flat, row-major) and the value, placed in one call at the end.
+    cells: list[int] = []
     measured: list[float] = []
     carried: list[tuple[int, int, Observation]] = []
     for j, kind in enumerate(GRID_KINDS):
@@ -145,8 +144,10 @@ def grid_from_context(
             at = obs.effective_utc
             if obs.value is None or at is None or at > as_of:
                 continue
-            # `hour_of` without the call: whole hours since admission by exact timedelta arithmetic, plus one.
-            h = (at - icu_admission_utc) // _HOUR + 1
+            # `hour_of` without the call or its float division: whole hours since admission, plus one. Sub-second
+            # parts never carry a time across an hour's boundary, so whole seconds are enough.
+            since = at - icu_admission_utc
+            h = (since.days * 86400 + since.seconds) // 3600 + 1
             if h < 1:
                 continue
             held = chosen.get(h)
@@ -155,11 +156,14 @@ def grid_from_context(
                 chosen[h] = obs
         if chosen:
             for h, obs in chosen.items():
-                hours.append(h - 1)
-                columns.append(j)
+                cells.append((h - 1) * len(GRID_KINDS) + j)
                 measured.append(obs.value)  # type: ignore[arg-type]  # None was skipped above
             carried.append((min(chosen), j, chosen[max(chosen)]))
-    values[hours, columns] = measured
+    values = np.full((last_hour, len(GRID_KINDS)), np.nan)
+    values.put(
+        np.fromiter(cells, dtype=np.int64, count=len(cells)),
+        np.fromiter(measured, dtype=np.float64, count=len(measured)),
+    )
     # Kinds in the order of their first measured hour (then grid column), as the hour-by-hour fill always gave.
     latest = {GRID_KINDS[j]: obs for _, j, obs in sorted(carried, key=lambda c: c[:2])}
     patient = context.patient
@@ -169,7 +173,9 @@ def grid_from_context(
     hosp = math.nan
     if hospital_admission_utc is not None:
         hosp = (hospital_admission_utc - icu_admission_utc).total_seconds() / 3600.0
-    grid = HourlyGrid(
+    # One stay of consecutive hours from 1 by construction: the checks of HourlyGrid's own constructor, a dozen
+    # numpy calls, would cost this hot path more than building the grid.
+    grid = _unchecked(
         values=values,
         hour=np.arange(1, last_hour + 1, dtype=np.int64),
         starts=np.zeros(1, dtype=np.int64),
@@ -179,6 +185,14 @@ def grid_from_context(
         hosp_adm_hours=np.array([hosp]),
     )
     return grid, latest
+
+
+def _unchecked(**fields: object) -> HourlyGrid:
+    """An HourlyGrid whose fields are known to satisfy its checks; the same object its constructor would make."""
+    grid = object.__new__(HourlyGrid)
+    for name in HourlyGrid.__dataclass_fields__:
+        object.__setattr__(grid, name, fields[name])
+    return grid
 
 
 def stack_grids(grids: Sequence[HourlyGrid]) -> HourlyGrid:

@@ -75,6 +75,12 @@ class OnnxModelScorer:
         card = model.card
         self._medians = np.array([math.nan if f.median is None else f.median for f in card.features], dtype=np.float32)
         self._input_kinds = sorted({k for f in card.features for k in FEATURES[FEATURE_INDEX[f.name]].kinds})
+        # The feature of an input kind with no observation never varies: built once and shared (it is frozen, so a
+        # shared instance is indistinguishable from a fresh one).
+        self._unobserved = {kind: FeatureValue(kind, None) for kind in self._input_kinds}
+        self._splits = model.splits
+        # Which way each split sends the medians: the same on every call, so read once.
+        self._median_branches = None if model.splits is None else model.splits.branches(self._medians)
         names = [f.name for f in card.features]
         self._hospital_column = names.index(HOSPITAL_ADMISSION_FEATURE) if HOSPITAL_ADMISSION_FEATURE in names else None
 
@@ -110,7 +116,7 @@ class OnnxModelScorer:
             # (neutral in the explanation) rather than left missing (a branch the trees barely learnt) or set to the
             # unit admission (0 h, which pulled live scores down by about a quarter of the probability).
             inputs[0, self._hospital_column] = self._medians[self._hospital_column]
-        probabilities, points = self._occlusion(inputs[0])
+        probabilities, points, occluded = self._occlusion(inputs[0])
         probability = float(probabilities[0])
         features: dict[str, FeatureValue] = {}
         for kind in self._input_kinds:
@@ -118,7 +124,7 @@ class OnnxModelScorer:
             features[kind] = (
                 FeatureValue(kind, obs.value, obs.unit, obs.effective_utc, obs.provenance)
                 if obs is not None
-                else FeatureValue(kind, None)
+                else self._unobserved[kind]
             )
         features["icu_los_hours"] = FeatureValue("icu_los_hours", float(grid.hour[-1]), "h")
         missing = tuple(k for k in card.key_inputs if k not in latest)
@@ -130,46 +136,64 @@ class OnnxModelScorer:
                 band=card.band_of(probability),
                 as_of=as_of,
                 input_hash=self._hash(inputs),
-                explanation=self._explain(inputs[0], points),
+                explanation=self._explain(inputs[0], points, occluded),
                 features=features,
                 partial=bool(missing),
                 missing=missing,
             )
         ]
 
-    def _occlusion(self, row: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """Probability of the row, then how much it moves with each input in turn set to its median (one batch).
+    def _occlusion(
+        self, row: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Probability of the row, then how much it moves with each input in turn set to its median (one batch), and
+        the inputs that were run (ascending; every other input's points are exactly 0).
 
         Only inputs whose median some split of the ensemble tells apart from the row's value are run: for any other
         input every tree takes the same path, so its row would score the same bits and its contribution is exactly 0.
         """
         width = len(row)
-        splits = self._model.splits
-        occluded = np.arange(width) if splits is None else splits.moved(row, self._medians)
+        splits = self._splits
+        occluded = np.arange(width) if splits is None else splits.moved(row, self._medians, self._median_branches)
         batch = np.repeat(row[None, :], len(occluded) + 1, axis=0)
         batch[np.arange(1, len(occluded) + 1), occluded] = self._medians[occluded]
         probabilities = self._model.predict(batch)
         points = np.zeros(width, dtype=np.float32)
         points[occluded] = probabilities[0] - probabilities[1:]
-        return probabilities, points
+        return probabilities, points, occluded
 
-    def _explain(self, row: npt.NDArray[np.float32], points: npt.NDArray[np.float32]) -> tuple[Contribution, ...]:
+    def _explain(
+        self, row: npt.NDArray[np.float32], points: npt.NDArray[np.float32], occluded: npt.NDArray[np.int64]
+    ) -> tuple[Contribution, ...]:
+        """The largest moves first (ties in input order), up to the first input that moved nothing."""
         features = self._model.card.features
-        order = np.argsort(-np.abs(points), kind="stable")[: self._top]
+        # Only occluded inputs can have moved, and they come in input order, so a stable sort of them by -|points|
+        # ranks them as a stable argsort of every input would. As Python floats (exact for float32): numpy's calls
+        # cost more than sorting a few dozen numbers.
+        candidates = occluded.tolist()
+        moves = points[occluded].tolist()
+        values = row[occluded].tolist()
+        ranked = sorted(range(len(candidates)), key=lambda k: _rank(moves[k]))[: self._top]
         lines = []
-        for i in order:
-            if points[i] == 0:
+        for k in ranked:
+            i, by, x = candidates[k], moves[k], values[k]
+            if by == 0:
                 break
             f = features[i]
-            value = "missing" if np.isnan(row[i]) else f"{float(row[i]):.4g} {f.unit}"
+            value = "missing" if math.isnan(x) else f"{x:.4g} {f.unit}"
             typical = "n/a" if f.median is None else f"{f.median:.4g} {f.unit}"
-            lines.append(Contribution(f.name, float(points[i]), f"{f.transform}: {value} (training median {typical})"))
+            lines.append(Contribution(f.name, by, f"{f.transform}: {value} (training median {typical})"))
         return tuple(lines)
 
     def _hash(self, inputs: npt.NDArray[np.float32]) -> str:
         digest = hashlib.sha256(f"{self.scorer_id}|{self.version}|".encode())
         digest.update(np.ascontiguousarray(inputs, dtype=np.float32).tobytes())
         return digest.hexdigest()
+
+
+def _rank(points: float) -> float:
+    """Sort key of a move: largest first; NaN after everything, where numpy's argsort puts it."""
+    return math.inf if math.isnan(points) else -abs(points)
 
 
 def latest_model_scorers(registry: ModelRegistry | None = None) -> list[OnnxModelScorer]:

@@ -191,6 +191,69 @@ def test_asking_for_some_rows_gives_those_rows_of_the_whole_matrix_to_the_bit(gr
     np.testing.assert_array_equal(extract(grid, rows).view(np.uint32), whole[rows].view(np.uint32))
 
 
+# Values where the scores' comparisons turn (SOFA cuts, qSOFA and SIRS limits, MAP 70, a zero divisor) beside
+# ordinary ones: the one-row path must agree with the batch path exactly there too.
+_EDGES = [0.0, 0.5, 1.2, 2.0, 3.5, 4.0, 5.0, 6.0, 12.0, 20.0, 22.0, 32.0, 36.0, 38.0, 50.0, 70.0, 90.0, 100.0, 150.0]
+
+
+@st.composite
+def _edgy_grids(draw: st.DrawFn, signed_zeros: bool = False) -> HourlyGrid:
+    """Grids of 1-4 stays of 1-40 hours whose measured values are often exactly at a score's turning point."""
+    lengths = draw(st.lists(st.integers(1, 40), min_size=1, max_size=4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    rows = sum(lengths)
+    edges = np.array([*_EDGES, -3.0, 1e-3])
+    if signed_zeros:
+        # Windows of zeros only, of one sign or both, and zeros beside other values.
+        edges = np.array(draw(st.sampled_from([[0.0, -0.0], [-0.0], [0.0, -0.0, 1.0, -1.0], [*_EDGES, -0.0, -0.0]])))
+    values = np.where(
+        rng.random((rows, len(GRID_KINDS))) < (1.0 if signed_zeros else 0.5),
+        rng.choice(edges, size=(rows, len(GRID_KINDS))),
+        rng.normal(60.0, 40.0, size=(rows, len(GRID_KINDS))),
+    )
+    values[rng.random((rows, len(GRID_KINDS))) >= draw(st.sampled_from([0.05, 0.3, 0.7, 1.0]))] = np.nan
+    n = len(lengths)
+    return HourlyGrid(
+        values,
+        np.concatenate([np.arange(1, k + 1) for k in lengths]).astype(np.int64),
+        np.cumsum([0, *lengths[:-1]]).astype(np.int64),
+        tuple(f"s{i}" for i in range(n)),
+        rng.choice([np.nan, 45.0, 80.5], n),
+        rng.choice([np.nan, 0.0, 1.0], n),
+        rng.choice([np.nan, -0.0, -12.25], n),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(_edgy_grids(), hourly_grids(kinds=len(GRID_KINDS))))
+def test_each_row_asked_for_alone_is_that_row_of_the_batch_matrix_to_the_bit(grid: HourlyGrid) -> None:
+    # The live hook's one-row path and batch replay's whole-matrix path are two vectorisations of one definition.
+    whole = extract(grid).view(np.uint32)
+    for row in range(grid.values.shape[0]):
+        np.testing.assert_array_equal(extract(grid, np.array([row])).view(np.uint32), whole[row : row + 1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(_edgy_grids(signed_zeros=True))
+def test_the_one_row_path_gives_what_the_general_path_gives_for_that_row_even_with_signed_zeros(
+    grid: HourlyGrid,
+) -> None:
+    # numpy's min and max may pick either zero of a tie of 0.0 and -0.0 depending on how long the arrays are, so a
+    # row's window minimum can differ in sign between batch and live; live scores must still be what they were when
+    # the live hook ran the general path on its one row.
+    n = grid.values.shape[0]
+    stay = grid.stay_of_row
+    start = grid.starts[stay]
+    for row in range(n):
+        general = extract_module._features(grid, 0, n, start, stay, np.array([row]))
+        np.testing.assert_array_equal(extract(grid, np.array([row])).view(np.uint32), general.view(np.uint32))
+
+
+def test_asking_for_a_row_outside_the_grid_is_refused() -> None:
+    with pytest.raises(IndexError):
+        extract(_grid([[{}, {}]]), np.array([2]))
+
+
 def test_a_batch_cut_into_blocks_of_whole_stays_is_extracted_as_in_one_piece(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(5)
     stays = [synthetic_stay(rng, hours=int(h), septic=bool(i % 2)) for i, h in enumerate(rng.integers(3, 40, 30))]
@@ -218,6 +281,18 @@ def test_live_context_and_batch_table_give_identical_features_for_every_hour(fir
         )
         live = extract(grid)[-1]
         np.testing.assert_array_equal(live, batch[i], err_msg=f"hour {hour}")
+
+
+@pytest.mark.parametrize("hours", [1, 2, 30])
+def test_a_live_grid_is_one_the_grid_checks_accept(hours: int) -> None:
+    # grid_from_context skips HourlyGrid's checks, as it builds a valid grid by construction; rebuilding it through
+    # the checking constructor must give the same grid.
+    rng = np.random.default_rng(hours)
+    table = table_of_rows("p1", synthetic_stay(rng, hours=hours, septic=False))
+    for hour in table["hour"]:
+        live, _ = grid_from_context(context_of_table(table, rng), ICU_ADMISSION, as_of_hour(hour))
+        HourlyGrid(live.values, live.hour, live.starts, live.stay_ids, live.age, live.female, live.hosp_adm_hours)
+        assert (live.hour.dtype, live.starts.dtype, live.values.dtype) == (np.int64, np.int64, np.float64)
 
 
 def _obs(kind: str, value: float | None, minutes: float, excluded: ExclusionReason | None = None) -> Observation:
