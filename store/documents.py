@@ -14,12 +14,22 @@ def instant(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
+# Values plain_json hands back as they are, tested by exact type first: the cards and events it walks are mostly
+# such leaves, and an isinstance test against Mapping per leaf cost more than the copy itself.
+LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def plain_json(value: Any) -> Any:
     """Mappings and tuples turned into the dicts and lists a JSON column serialises."""
-    if isinstance(value, Mapping):
-        return {str(key): plain_json(item) for key, item in value.items()}
+    if type(value) in LEAVES:
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
+        return {
+            key if type(key) is str else str(key): item if type(item) in LEAVES else plain_json(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [plain_json(item) for item in value]
+        return [item if type(item) in LEAVES else plain_json(item) for item in value]
     return value
 
 
