@@ -42,12 +42,12 @@ def features_document(output: RiskOutput) -> dict[str, Any]:
 
 
 def _feature(feature: FeatureValue) -> dict[str, Any]:
-    provenance = feature.provenance
+    provenance, observed = feature.provenance, feature.observed_utc
     return {
         "name": feature.name,
         "value": feature.value,
         "unit": feature.unit,
-        "observed_utc": instant(feature.observed_utc),
+        "observed_utc": None if observed is None else observed.astimezone(UTC).isoformat(),  # as instant() writes it
         "provenance": None
         if provenance is None
         else {

@@ -541,12 +541,15 @@ class SqlPolicyState:
         return tuple(s for s in folded.values() if s.active(now))
 
     def interruptive_count(self, unit_id: str | None, since: datetime) -> int:
+        count: int = self._remember(("interruptive", unit_id, since), lambda: self._interruptive(unit_id, since))
+        return count
+
+    def _interruptive(self, unit_id: str | None, since: datetime) -> int:
         statement = _INTERRUPTIVE_NO_UNIT_SQL if unit_id is None else _INTERRUPTIVE_IN_UNIT_SQL
         parameters: dict[str, Any] = {"yes": True, "since": self._driver.instant(since)}
         if unit_id is not None:
             parameters["unit"] = unit_id
-        count: int = self._remember(("interruptive", unit_id, since), lambda: self._count(statement, parameters))
-        return count
+        return self._count(statement, parameters)
 
 
 def record_evaluations(session: Session, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:
