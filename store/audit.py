@@ -11,6 +11,10 @@ from typing import Any
 
 from store.port import GENESIS_HASH, AuditEntry, AuditRecord, ChainCheck, ChainFault
 
+# Values that normalise to themselves, tested by exact type: an isinstance chain per leaf costs more than the
+# payload's own serialisation (subclasses, such as a StrEnum member, take the general path below).
+_AS_IS = frozenset({str, int, bool, type(None)})
+
 
 def normalise_json(value: Any) -> Any:
     """A JSON-ready copy whose canonical text survives a round trip through any backend's JSON column.
@@ -18,6 +22,8 @@ def normalise_json(value: Any) -> Any:
     Integral floats become ints because PostgreSQL's JSONB keeps numbers as decimals and hands `1e20` back as
     `100000000000000000000`; without this a stored record would hash differently when read back.
     """
+    if type(value) in _AS_IS:
+        return value
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, str):
@@ -29,9 +35,9 @@ def normalise_json(value: Any) -> Any:
     if isinstance(value, Mapping):
         if not all(isinstance(key, str) for key in value):
             raise TypeError("audit payload keys must be strings")
-        return {str(key): normalise_json(item) for key, item in value.items()}
+        return {str(key): item if type(item) in _AS_IS else normalise_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [normalise_json(item) for item in value]
+        return [item if type(item) in _AS_IS else normalise_json(item) for item in value]
     raise TypeError(f"not JSON-ready: {type(value).__name__}")
 
 
@@ -54,15 +60,13 @@ def record_hash(
     *, seq: int, at: datetime, actor: str, kind: str, subject: str, payload: Mapping[str, Any], prev_hash: str
 ) -> str:
     """sha256 over the canonical JSON of the record's content, followed by the previous record's hash."""
+    return _digest(seq, at, actor, kind, subject, normalise_json(payload), prev_hash)
+
+
+def _digest(seq: int, at: datetime, actor: str, kind: str, subject: str, payload: Any, prev_hash: str) -> str:
+    # `payload` already normalised: normalise_json gives back what it is given on its own output.
     body = canonical_json(
-        {
-            "seq": seq,
-            "at": instant_text(at),
-            "actor": actor,
-            "kind": kind,
-            "subject": subject,
-            "payload": normalise_json(payload),
-        }
+        {"seq": seq, "at": instant_text(at), "actor": actor, "kind": kind, "subject": subject, "payload": payload}
     )
     return hashlib.sha256((body + prev_hash).encode("utf-8")).hexdigest()
 
@@ -72,9 +76,7 @@ def extend(entry: AuditEntry, head_seq: int = 0, head_hash: str = GENESIS_HASH) 
     seq = head_seq + 1
     at = _utc(entry.at)
     payload = normalise_json(entry.payload)
-    digest = record_hash(
-        seq=seq, at=at, actor=entry.actor, kind=entry.kind, subject=entry.subject, payload=payload, prev_hash=head_hash
-    )
+    digest = _digest(seq, at, entry.actor, entry.kind, entry.subject, payload, head_hash)
     return AuditRecord(
         seq=seq,
         at=at,

@@ -166,13 +166,18 @@ class SqlCandidateStore:
         """The service's candidates in shadow, canary or live: read on every hook call, so one plain indexed query
         on a connection (no session), and never cached, so a stage change or kill applies to the very next call."""
         driver = driver_for(self._reader.dialect.name)
-        with self._reader.connect() as connection:
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        if driver.postgres:
+            # AUTOCOMMIT is this engine's execution option, which only a Connection applies.
+            with self._reader.connect() as connection:
+                rows = _evaluated_rows(connection.connection.driver_connection, driver, service_id)
+        else:
+            # SQLite's reader is autocommit from its connections up (or, in memory, never begins on a bare cursor):
+            # the pool's connection alone reads the same, without a Connection around it.
+            pooled = self._reader.raw_connection()
             try:
-                cursor.execute(driver.sql(_EVALUATED_SQL), {"service_id": service_id})
-                rows = cursor.fetchall()
+                rows = _evaluated_rows(pooled.driver_connection, driver, service_id)
             finally:
-                cursor.close()
+                pooled.close()
         return [_evaluated_record(driver, row) for row in rows]
 
     def record_shadow(self, decisions: Sequence[ShadowDecision]) -> None:
@@ -260,6 +265,15 @@ def _autocommit_reader(engine: Engine) -> Engine:
     reader = create_engine(engine.url, isolation_level="AUTOCOMMIT", **DOCUMENT_CODEC)
     weakref.finalize(engine, reader.dispose)
     return reader
+
+
+def _evaluated_rows(connection: Any, driver: Driver, service_id: str) -> list[Any]:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(driver.sql(_EVALUATED_SQL), {"service_id": service_id})
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _evaluated_record(driver: Driver, row: Sequence[Any]) -> CandidateRecord:

@@ -14,12 +14,22 @@ def instant(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
+# Values plain_json hands back as they are, tested by exact type first: the cards and events it walks are mostly
+# such leaves, and an isinstance test against Mapping per leaf cost more than the copy itself.
+LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def plain_json(value: Any) -> Any:
     """Mappings and tuples turned into the dicts and lists a JSON column serialises."""
-    if isinstance(value, Mapping):
-        return {str(key): plain_json(item) for key, item in value.items()}
+    if type(value) in LEAVES:
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
+        return {
+            key if type(key) is str else str(key): item if type(item) in LEAVES else plain_json(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [plain_json(item) for item in value]
+        return [item if type(item) in LEAVES else plain_json(item) for item in value]
     return value
 
 
@@ -32,12 +42,12 @@ def features_document(output: RiskOutput) -> dict[str, Any]:
 
 
 def _feature(feature: FeatureValue) -> dict[str, Any]:
-    provenance = feature.provenance
+    provenance, observed = feature.provenance, feature.observed_utc
     return {
         "name": feature.name,
         "value": feature.value,
         "unit": feature.unit,
-        "observed_utc": instant(feature.observed_utc),
+        "observed_utc": None if observed is None else observed.astimezone(UTC).isoformat(),  # as instant() writes it
         "provenance": None
         if provenance is None
         else {

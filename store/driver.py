@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -42,6 +42,9 @@ class Driver:
     def instant(self, value: datetime | None) -> Any:
         """As UtcDateTime binds it: refused when naive; on SQLite the UTC text without offset that SQLAlchemy's
         DATETIME writes (always with microseconds)."""
+        if type(value) is datetime and value.tzinfo is UTC:
+            # Already in UTC, as nearly every instant the service makes is: the same value or text, sooner.
+            return value if self.postgres else value.isoformat(" ", "microseconds")[: -len("+00:00")]
         utc = to_utc(value)
         if utc is None or self.postgres:
             return utc
@@ -64,7 +67,9 @@ _DRIVERS = {name: Driver(name) for name in ("sqlite", "postgresql")}
 
 
 def driver_of(session: Session) -> Driver:
-    return driver_for(session.get_bind().dialect.name)
+    # The session's own bind when it has one (every session of the store does): get_bind resolves mappers first.
+    bind = session.bind if session.bind is not None else session.get_bind()
+    return driver_for(bind.dialect.name)
 
 
 def driver_for(name: str) -> Driver:
@@ -100,9 +105,20 @@ def _converter(driver: Driver, column: Column[Any]) -> Callable[[Any], Any] | No
 
 
 @cache
-def _converters(dialect: str, table: Table, columns: tuple[str, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
+def _conversions(dialect: str, table: Table, columns: tuple[str, ...]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """The positions among `columns` whose values the column type converts, each with its conversion."""
     driver = _DRIVERS[dialect]
-    return tuple(_converter(driver, table.c[name]) for name in columns)
+    found = ((i, _converter(driver, table.c[name])) for i, name in enumerate(columns))
+    return tuple((i, convert) for i, convert in found if convert is not None)
+
+
+def _converted(row: Sequence[Any], width: int, conversions: tuple[tuple[int, Callable[[Any], Any]], ...]) -> list[Any]:
+    if len(row) != width:
+        raise ValueError(f"a row of {len(row)} values for {width} columns")
+    values = list(row)
+    for i, convert in conversions:
+        values[i] = convert(values[i])
+    return values
 
 
 # Table and column names come from our own schema (store.tables), never from input; the text is joined from
@@ -147,15 +163,12 @@ def insert_rows(
     if not rows:
         return []
     dialect = "postgresql" if driver.postgres else "sqlite"
-    converters = _converters(dialect, table, columns)
+    conversions = _conversions(dialect, table, columns)
+    width = len(columns)
     if not returning_ids and not driver.postgres:
         # sqlite3 runs one prepared single-row statement per row about twice as fast as one multi-row statement.
         cursor.executemany(
-            _insert_text(dialect, table, columns, 1, False),
-            [
-                [v if convert is None else convert(v) for convert, v in zip(converters, row, strict=True)]
-                for row in rows
-            ],
+            _insert_text(dialect, table, columns, 1, False), [_converted(row, width, conversions) for row in rows]
         )
         return []
     numbered = returning_ids and driver.postgres
@@ -166,9 +179,7 @@ def insert_rows(
         part = rows[first : first + chunk]
         values: list[Any] = []
         for number, row in enumerate(part):
-            values.extend(
-                value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True)
-            )
+            values.extend(_converted(row, width, conversions))
             if numbered:
                 values.append(number)
         cursor.execute(_insert_text(dialect, table, columns, len(part), returning_ids), values)

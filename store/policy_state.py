@@ -45,7 +45,7 @@ from policy.events import (
 )
 from policy.port import EscalationStep, Indicator, Reason
 from policy.state import Escalation
-from store.documents import plain_json
+from store.documents import LEAVES, plain_json
 from store.driver import Driver, cursor_of, driver_of, insert_rows
 from store.repository import DECISION_IDS, SqlUnitOfWork
 from store.tables import DecisionRow, PolicyEventRow, RiskOutputRow
@@ -131,17 +131,31 @@ def _kind(event: PolicyEvent) -> str:
 
 # The payload is the event's fields as JSON; the codec goes by field name, which is unambiguous across the events.
 def _encode(value: Any) -> Any:
+    """The JSON-ready document of an event (or any value inside one): as plain_json would leave it, in one walk."""
+    if type(value) in LEAVES:
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
-        return value.value
+        return plain_json(value.value)
     if isinstance(value, Match):
-        return value.model_dump(mode="json", exclude_none=True)
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+        return plain_json(value.model_dump(mode="json", exclude_none=True))
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: _encode(getattr(value, name)) for name in names}
     if isinstance(value, tuple | list):
         return [_encode(item) for item in value]
-    return value
+    return plain_json(value)
+
+
+# The field names of each dataclass met, by class (dataclasses.fields per value cost more than the encoding).
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    if kind not in _FIELD_NAMES:
+        _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
+    return _FIELD_NAMES[kind]
 
 
 def _decode_field(name: str, raw: Any) -> Any:
@@ -149,17 +163,19 @@ def _decode_field(name: str, raw: Any) -> Any:
         return None
     if name in _TIMES:
         return datetime.fromisoformat(raw)
-    decoders: dict[str, Any] = {
-        "indicator": Indicator,
-        "reason": Reason,
-        "reasons": lambda r: tuple(Reason(x) for x in r),
-        "steps": lambda r: tuple(EscalationStep(**s) for s in r),
-        "step": lambda r: EscalationStep(**r),
-        "silence": lambda r: Silence(**{k: _decode_field(k, v) for k, v in r.items()}),
-        "match": Match.model_validate,
-    }
-    decoder = decoders.get(name)
+    decoder = _DECODERS.get(name)
     return decoder(raw) if decoder is not None else raw
+
+
+_DECODERS: dict[str, Any] = {
+    "indicator": Indicator,
+    "reason": Reason,
+    "reasons": lambda r: tuple(Reason(x) for x in r),
+    "steps": lambda r: tuple(EscalationStep(**s) for s in r),
+    "step": lambda r: EscalationStep(**r),
+    "silence": lambda r: Silence(**{k: _decode_field(k, v) for k, v in r.items()}),
+    "match": Match.model_validate,
+}
 
 
 def _decode(kind: str, payload: dict[str, Any]) -> PolicyEvent:
@@ -198,7 +214,7 @@ def record_events(
         rows.append(
             (
                 *(event.at, _kind(event), columns["patient_key"], columns["alert_key"], columns["unit_id"]),
-                *(columns.get("until"), columns.get("interruptive", False), plain_json(_encode(event)), decision_id),
+                *(columns.get("until"), columns.get("interruptive", False), _encode(event), decision_id),
             )
         )
     driver = driver_of(session)
@@ -525,12 +541,15 @@ class SqlPolicyState:
         return tuple(s for s in folded.values() if s.active(now))
 
     def interruptive_count(self, unit_id: str | None, since: datetime) -> int:
+        count: int = self._remember(("interruptive", unit_id, since), lambda: self._interruptive(unit_id, since))
+        return count
+
+    def _interruptive(self, unit_id: str | None, since: datetime) -> int:
         statement = _INTERRUPTIVE_NO_UNIT_SQL if unit_id is None else _INTERRUPTIVE_IN_UNIT_SQL
         parameters: dict[str, Any] = {"yes": True, "since": self._driver.instant(since)}
         if unit_id is not None:
             parameters["unit"] = unit_id
-        count: int = self._remember(("interruptive", unit_id, since), lambda: self._count(statement, parameters))
-        return count
+        return self._count(statement, parameters)
 
 
 def record_evaluations(session: Session, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from types import TracebackType
 from typing import Any, Self
@@ -74,7 +74,6 @@ _HOOK_CALL_RESPONSE = select(_HOOK_CALLS.c.response).where(_HOOK_CALLS.c.hook_in
 class SqlRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._dialect = session.get_bind().dialect.name
 
     def record_hook_call(self, call: HookCall) -> RecordedHookCall:
         response = plain_json(call.response)
@@ -151,22 +150,19 @@ class SqlRepository:
                 ],
                 returning_ids=True,
             )
+            carded = [
+                (result.card, decision_id)
+                for result, decision_id in zip(call.results, decision_ids, strict=True)
+                if result.card is not None
+            ]
             insert_rows(
                 cursor,
                 driver,
                 _CARDS,
                 _CARD_COLUMNS,
                 [
-                    (
-                        card_uuid(result.card),
-                        decision_id,
-                        call.hook_instance,
-                        call.service_id,
-                        plain_json(result.card),
-                        call.received_at,
-                    )
-                    for result, decision_id in zip(call.results, decision_ids, strict=True)
-                    if result.card is not None
+                    (card_uuid(card), decision_id, call.hook_instance, call.service_id, body, call.received_at)
+                    for (card, decision_id), body in zip(carded, _card_bodies(call, response), strict=True)
                 ],
             )
         finally:
@@ -280,8 +276,22 @@ class SqlRepository:
     def _insert_once(self, table: Table, key: tuple[str, ...], **values: Any) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING: True when the row was new. Unlike catching IntegrityError this
         leaves a PostgreSQL transaction usable, and it waits for a concurrent insert of the same key to settle."""
-        statement = _insert_once_statement(self._dialect, table, key)
+        statement = _insert_once_statement(self._session.get_bind().dialect.name, table, key)
         return self._session.execute(statement, values).first() is not None
+
+
+def _card_bodies(call: HookCall, response: Any) -> list[Any]:
+    """The stored bodies of the call's cards, in results order. A response that lists exactly those card objects (as
+    the pipeline's does) already holds plain copies of them; copying each card once more would give equal ones."""
+    cards = [result.card for result in call.results if result.card is not None]
+    listed = call.response.get("cards") if isinstance(call.response, Mapping) else None
+    if (
+        isinstance(listed, list | tuple)
+        and len(listed) == len(cards)
+        and all(a is b for a, b in zip(listed, cards, strict=True))
+    ):
+        return list(response["cards"])
+    return [plain_json(card) for card in cards]
 
 
 @cache
