@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from policy.document import InhibitRule, Lockout
@@ -85,7 +85,7 @@ def inhibited_by(
             if "encounter" in rule.rule.equal and alert.encounter_id != encounter_id:
                 continue
             labels = {**facts.labels, "scorer": alert.scorer, "band": alert.band}
-            if rule.source.matches(replace(facts, labels=labels)):
+            if rule.source.matches(facts.relabelled(labels)):
                 return rule, f"{alert.scorer} {alert.band} ({alert.origin})"
     return None
 
