@@ -72,10 +72,8 @@ def firing_alerts(
 def inhibited_by(
     rules: Sequence[CompiledInhibition], facts: Facts, firing: Sequence[Firing], encounter_id: str | None
 ) -> tuple[CompiledInhibition, str] | None:
-    """The first rule that mutes this output, with what set it off."""
+    """The first of `rules` (those whose target this output matches) that mutes it, with what set it off."""
     for rule in rules:
-        if not rule.target.matches(facts):
-            continue
         if not rule.source.output_labels:
             # A source that names no scorer or band is a fact about the patient, such as comfort care.
             if rule.source.matches(facts):
