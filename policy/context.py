@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,6 +32,44 @@ class PatientFacts:
     observed: Mapping[str, datetime] = field(default_factory=dict)
 
 
+class _LatestObserved(Mapping[str, datetime]):
+    """The latest effective time of each usable observation kind, found for a kind when it is asked for: a decision
+    looks up one kind, and only for an alert held for a confirming observation (the clinical context keeps the
+    latest observation of each kind asked for, so the scorers have mostly found it already)."""
+
+    __slots__ = ("_all", "_context")
+
+    def __init__(self, context: ClinicalContext) -> None:
+        self._context = context
+        self._all: dict[str, datetime] | None = None
+
+    def __getitem__(self, kind: str) -> datetime:
+        found = self._context.latest(kind)
+        if found is None or found.effective_utc is None:
+            raise KeyError(kind)
+        return found.effective_utc
+
+    def _every_kind(self) -> dict[str, datetime]:
+        if self._all is None:
+            latest: dict[str, datetime] = {}
+            for obs in self._context.observations:
+                if obs.usable and obs.effective_utc is not None:
+                    seen = latest.get(obs.kind)
+                    if seen is None or obs.effective_utc > seen:
+                        latest[obs.kind] = obs.effective_utc
+            self._all = latest
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._every_kind())
+
+    def __len__(self) -> int:
+        return len(self._every_kind())
+
+    def __repr__(self) -> str:
+        return repr(self._every_kind())
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyContext:
     hook: str = "unknown"
@@ -58,12 +96,6 @@ class PolicyContext:
                 unit_id=encounter.unit if encounter else None,
                 unit_type=encounter.unit_type.value if encounter else "unknown",
             )
-        observed: dict[str, datetime] = {}
-        for obs in context.observations:
-            if obs.usable and obs.effective_utc is not None:
-                seen = observed.get(obs.kind)
-                if seen is None or obs.effective_utc > seen:
-                    observed[obs.kind] = obs.effective_utc
         patient = PatientFacts(
             key=context.patient.key if context.patient else None,
             encounter_id=encounter.encounter_id if encounter else None,
@@ -73,6 +105,6 @@ class PolicyContext:
             # The normaliser keeps only current requests and administrations that happened, so any antibiotic
             # left in the context is therapy under way.
             on_antibiotics=any(m.is_antibiotic for m in context.medications),
-            observed=observed,
+            observed=_LatestObserved(context),
         )
         return cls(hook=hook, role=role, unit=unit, patient=patient, open_windows=open_windows)

@@ -69,12 +69,74 @@ def _routed(matched: list[CompiledRoute], attempts: list[RouteAttempt]) -> _Rout
     return _Routed(chosen, Step(Mechanism.ROUTE, False, detail), tuple(attempts), tuple(r.route_id for r in matched))
 
 
+# Not frozen, as it is private: a frozen dataclass costs several times as much to build.
+@dataclass(slots=True)
+class _Call:
+    """What every output of one hook call shares, worked out once for the call."""
+
+    context: PolicyContext
+    now: datetime
+    # The pseudonymous patient key.
+    patient: str | None
+    # The call's labels: hook, unit type, role and code status.
+    labels: Mapping[str, str]
+    window_ends: Mapping[str, datetime]
+    open_windows: frozenset[str]
+
+
+class _StatePast:
+    """What the policy state says about one output, each read the first time a matcher or a stage asks for it: a
+    policy that never matches on the band trend or on dismissals does not pay for them, nor a decision settled
+    before the budget for the shift's count. The state does not change while one output is decided."""
+
+    __slots__ = ("_call", "_dismissed", "_output", "_policy", "_ranks", "_shift_alerts", "_state", "_trend")
+
+    def __init__(
+        self, policy: RoutedPolicy, state: PolicyState, call: _Call, output: RiskOutput, ranks: Mapping[str, int]
+    ) -> None:
+        self._policy, self._state, self._call, self._output, self._ranks = policy, state, call, output, ranks
+        self._trend: Trend | None = None
+        self._dismissed: bool | None = None
+        self._shift_alerts: int | None = None
+
+    @property
+    def band_trend(self) -> Trend:
+        if self._trend is None:
+            self._trend = self._read_trend()
+        return self._trend
+
+    def _read_trend(self) -> Trend:
+        patient = self._call.patient
+        last = None if patient is None else self._state.last_seen(patient, self._output.scorer_id)
+        if last is None:
+            return Trend.NEW
+        before, current = self._ranks.get(last.band, 0), self._ranks.get(self._output.band, 0)
+        return Trend.WORSENING if current > before else Trend.IMPROVING if current < before else Trend.STABLE
+
+    @property
+    def dismissed_recently(self) -> bool:
+        if self._dismissed is None:
+            patient, now = self._call.patient, self._call.now
+            self._dismissed = patient is not None and self._state.dismissals_since(patient, now - RECENT) > 0
+        return self._dismissed
+
+    @property
+    def shift_alerts(self) -> int:
+        if self._shift_alerts is None:
+            call = self._call
+            began = self._policy.shift_began(call.now)
+            self._shift_alerts = self._state.interruptive_count(call.context.unit.unit_id, began)
+        return self._shift_alerts
+
+
 class RoutedPolicy:
     """A policy document made executable. Build once per document version; `evaluate` is pure."""
 
     def __init__(self, document: PolicyDocument, *, state: PolicyState | None = None) -> None:
         self.document = document
         self.content_hash = document.content_hash()
+        # The declared version plus the content hash: two documents can never pass for the same version.
+        self._version = f"{document.version}+{self.content_hash[:12]}"
         self._root = compile_routes(document)
         self._route = RouteMemo(self._root, _routed)
         self._inhibitions = compile_inhibitions(document.inhibit_rules)
@@ -96,8 +158,7 @@ class RoutedPolicy:
 
     @property
     def version(self) -> str:
-        # The declared version plus the content hash: two documents can never pass for the same version.
-        return f"{self.document.version}+{self.content_hash[:12]}"
+        return self._version
 
     @property
     def root(self) -> CompiledRoute:
@@ -115,11 +176,12 @@ class RoutedPolicy:
     ) -> list[Evaluation]:
         """Decide a hook call's outputs together: each sees the others as inhibition sources, and the events of
         the ones before it (so two warnings in one call count twice against the budget)."""
+        call = self._call(context, now)
         # The overlay is made only once a later output needs it: until then it would read through to `state`.
         overlay: OverlayState | None = None
         out = []
         for i, output in enumerate(outputs):
-            evaluation = self.evaluate(output, context, state if overlay is None else overlay, now, siblings=outputs)
+            evaluation = self._evaluate(output, call, state if overlay is None else overlay, outputs)
             out.append(evaluation)
             if i + 1 < len(outputs):
                 overlay = overlay or OverlayState(state)
@@ -135,30 +197,45 @@ class RoutedPolicy:
         *,
         siblings: Sequence[RiskOutput] = (),
     ) -> Evaluation:
-        patient = context.patient.key
+        return self._evaluate(output, self._call(context, now), state, siblings)
+
+    def _call(self, context: PolicyContext, now: datetime) -> _Call:
+        window_ends, open_names = self._open_windows(now, context.open_windows)
+        patient = context.patient
+        labels = {
+            "hook": context.hook,
+            "unit_type": context.unit.unit_type,
+            "role": context.role,
+            "code_status": patient.code_status or "",
+        }
+        return _Call(context, now, patient.key, labels, window_ends, open_names)
+
+    def _evaluate(
+        self, output: RiskOutput, call: _Call, state: PolicyState, siblings: Sequence[RiskOutput]
+    ) -> Evaluation:
+        now = call.now
         ranks = self._ranks.get(output.scorer_id, DEFAULT_BAND_RANK)
         seen: list[PolicyEvent] = []
-        if patient is not None:
-            seen.append(OutputEvaluated(patient, output.scorer_id, output.band, now))
+        if call.patient is not None:
+            seen.append(OutputEvaluated(call.patient, output.scorer_id, output.band, now))
         if output.score is None:
             decision = self._decision(output, now, Action.SUPPRESS, (Reason.NO_DATA,), "root")
             step = Step(Mechanism.NO_DATA, True, "the scorer had no inputs: never shown as low risk")
             return Evaluation(decision, Trace((), (), "root", (step,)), tuple(seen))
-        window_ends, open_names = self._open_windows(now, context.open_windows)
-        facts = self._facts(output, context, state, now, ranks, open_names)
+        facts = self._facts(output, call, state, ranks)
         routed = self._route(facts)
         chosen = routed.chosen
         run = Run(
             policy=self,
             output=output,
-            context=context,
+            context=call.context,
             state=state,
             now=now,
             siblings=siblings,
             facts=facts,
             route=chosen,
             ranks=ranks,
-            window_ends=window_ends,
+            window_ends=call.window_ends,
         )
         run.steps.append(routed.step)
         settled: Settled = run_stages(run) or finish(run)
@@ -187,55 +264,32 @@ class RoutedPolicy:
         delay_until: datetime | None = None,
         escalation: tuple[EscalationStep, ...] = (),
     ) -> Decision:
+        # In field order, positionally: keyword arguments cost a frozen dataclass noticeably more per decision.
         return Decision(
-            action=action,
-            reasons=reasons,
-            policy_id=self.policy_id,
-            policy_version=self.version,
-            route=route_id,
-            inputs_hash=output.input_hash,
-            decided_at=now,
-            card=card,
-            delay_until=delay_until,
-            escalation=escalation,
+            action,
+            reasons,
+            self.document.id,
+            self._version,
+            route_id,
+            output.input_hash,
+            now,
+            card,
+            delay_until,
+            escalation,
         )
 
-    def _facts(
-        self,
-        output: RiskOutput,
-        context: PolicyContext,
-        state: PolicyState,
-        now: datetime,
-        ranks: Mapping[str, int],
-        windows: frozenset[str],
-    ) -> Facts:
-        patient = context.patient
-        trend = Trend.NEW
-        dismissed = False
-        if patient.key is not None:
-            last = state.last_seen(patient.key, output.scorer_id)
-            if last is not None:
-                before, current = ranks.get(last.band, 0), ranks.get(output.band, 0)
-                trend = Trend.WORSENING if current > before else Trend.IMPROVING if current < before else Trend.STABLE
-            dismissed = state.dismissals_since(patient.key, now - RECENT) > 0
+    def _facts(self, output: RiskOutput, call: _Call, state: PolicyState, ranks: Mapping[str, int]) -> Facts:
+        patient = call.context.patient
+        unit = call.context.unit
         return Facts(
-            labels={
-                "scorer": output.scorer_id,
-                "band": output.band,
-                "hook": context.hook,
-                "unit_type": context.unit.unit_type,
-                "role": context.role,
-                "code_status": patient.code_status or "",
-            },
+            labels={"scorer": output.scorer_id, "band": output.band, **call.labels},
             comfort_care=patient.comfort_care,
             on_antibiotics=patient.on_antibiotics,
             age_years=patient.age_years,
-            band_trend=trend,
-            census=context.unit.census,
-            staffing_ratio=context.unit.staffing_ratio,
-            shift_alerts=state.interruptive_count(context.unit.unit_id, self.shift_began(now)),
-            dismissed_recently=dismissed,
-            windows=windows,
+            census=unit.census,
+            staffing_ratio=unit.staffing_ratio,
+            windows=call.open_windows,
+            past=_StatePast(self, state, call, output, ranks),
         )
 
     def shift_began(self, now: datetime) -> datetime:

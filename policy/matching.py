@@ -5,24 +5,88 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from policy.document import LabelMatch, Match, Trend
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """Everything a matcher may test, gathered once per decision. Labels are the output's and the call's strings."""
+class Past(Protocol):
+    """The facts that come from the policy state rather than from the output and the call."""
 
-    labels: Mapping[str, str]
-    comfort_care: bool = False
-    on_antibiotics: bool = False
-    age_years: float | None = None
-    band_trend: Trend = Trend.NEW
-    census: int | None = None
-    staffing_ratio: float | None = None
-    shift_alerts: int = 0
-    dismissed_recently: bool = False
-    windows: frozenset[str] = frozenset()
+    @property
+    def band_trend(self) -> Trend: ...
+
+    @property
+    def shift_alerts(self) -> int: ...
+
+    @property
+    def dismissed_recently(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownPast:
+    band_trend: Trend
+    shift_alerts: int
+    dismissed_recently: bool
+
+
+class Facts:
+    """Everything a matcher may test about one decision. Labels are the output's and the call's strings.
+
+    The band trend, the shift's interruptive cards and recent dismissals come from the policy state: given as
+    values, or as a `past` that the engine reads only when a matcher or a stage asks (most decisions never do).
+    """
+
+    __slots__ = ("age_years", "census", "comfort_care", "labels", "on_antibiotics", "past", "staffing_ratio", "windows")
+
+    def __init__(
+        self,
+        labels: Mapping[str, str],
+        comfort_care: bool = False,
+        on_antibiotics: bool = False,
+        age_years: float | None = None,
+        band_trend: Trend = Trend.NEW,
+        census: int | None = None,
+        staffing_ratio: float | None = None,
+        shift_alerts: int = 0,
+        dismissed_recently: bool = False,
+        windows: frozenset[str] = frozenset(),
+        *,
+        past: Past | None = None,
+    ) -> None:
+        self.labels = labels
+        self.comfort_care = comfort_care
+        self.on_antibiotics = on_antibiotics
+        self.age_years = age_years
+        self.census = census
+        self.staffing_ratio = staffing_ratio
+        self.windows = windows
+        self.past: Past = past if past is not None else _KnownPast(band_trend, shift_alerts, dismissed_recently)
+
+    @property
+    def band_trend(self) -> Trend:
+        return self.past.band_trend
+
+    @property
+    def shift_alerts(self) -> int:
+        return self.past.shift_alerts
+
+    @property
+    def dismissed_recently(self) -> bool:
+        return self.past.dismissed_recently
+
+    def relabelled(self, labels: Mapping[str, str]) -> Facts:
+        """The same facts with other labels (an inhibition asks them of another alert), sharing the past."""
+        return Facts(
+            labels,
+            self.comfort_care,
+            self.on_antibiotics,
+            self.age_years,
+            census=self.census,
+            staffing_ratio=self.staffing_ratio,
+            windows=self.windows,
+            past=self.past,
+        )
 
 
 # A check answers None when it holds, or a sentence saying why it does not.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from policy.document import InhibitRule, Lockout
@@ -72,10 +72,8 @@ def firing_alerts(
 def inhibited_by(
     rules: Sequence[CompiledInhibition], facts: Facts, firing: Sequence[Firing], encounter_id: str | None
 ) -> tuple[CompiledInhibition, str] | None:
-    """The first rule that mutes this output, with what set it off."""
+    """The first of `rules` (those whose target this output matches) that mutes it, with what set it off."""
     for rule in rules:
-        if not rule.target.matches(facts):
-            continue
         if not rule.source.output_labels:
             # A source that names no scorer or band is a fact about the patient, such as comfort care.
             if rule.source.matches(facts):
@@ -85,7 +83,7 @@ def inhibited_by(
             if "encounter" in rule.rule.equal and alert.encounter_id != encounter_id:
                 continue
             labels = {**facts.labels, "scorer": alert.scorer, "band": alert.band}
-            if rule.source.matches(replace(facts, labels=labels)):
+            if rule.source.matches(facts.relabelled(labels)):
                 return rule, f"{alert.scorer} {alert.band} ({alert.origin})"
     return None
 

@@ -133,14 +133,15 @@ class RouteMemo(Generic[_T]):
             pending.extend(node.children)
         self._labels = tuple(sorted(r.removeprefix("labels.") for r in reads if r.startswith("labels.")))
         self._attrs = tuple(sorted(r for r in reads if not r.startswith("labels.")))
+        # A label the facts do not carry reads as "", as the matchers read it.
+        self._blanks = ("",) * len(self._labels)
         self._limit = limit
         self._cache: dict[tuple[object, ...], _T] = {}
 
     def __call__(self, facts: Facts) -> _T:
-        labels = facts.labels
         # Values with their type: 65 and 65.0 match alike but a failure sentence prints them differently.
-        values = [getattr(facts, a) for a in self._attrs]
-        key = (*[labels.get(n, "") for n in self._labels], *[(type(v), v) for v in values])
+        values = [(type(v), v) for v in map(facts.__getattribute__, self._attrs)]
+        key = (*map(facts.labels.get, self._labels, self._blanks), *values)
         hit = self._cache.get(key)
         if hit is None:
             hit = self._derive(*route(self.root, facts))

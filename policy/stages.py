@@ -51,7 +51,9 @@ BAND_INDICATOR: Mapping[str, Indicator] = {
 DEFAULT_ACTIVE = timedelta(hours=1)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: made and read once per decision, never shared, and a frozen dataclass costs several times as much
+# to build.
+@dataclass(slots=True)
 class Settled:
     action: Action
     reasons: tuple[Reason, ...]
@@ -129,6 +131,9 @@ def _route_suppress(run: Run) -> Settled | None:
     return run.suppress(Mechanism.ROUTE, f"route {run.route.route_id} suppresses", *reasons)
 
 
+_NOT_INHIBITED = Step(Mechanism.INHIBITION, False, "no inhibiting condition")
+
+
 def _inhibition(run: Run) -> Settled | None:
     rules = run.policy.inhibitions
     if not rules:
@@ -140,7 +145,7 @@ def _inhibition(run: Run) -> Settled | None:
     firing = firing_alerts(run.output, run.siblings, run.state, run.patient, encounter, run.now) if needed else []
     found = inhibited_by(aimed, run.facts, firing, encounter)
     if found is None:
-        run.note(Mechanism.INHIBITION, False, "no inhibiting condition")
+        run.steps.append(_NOT_INHIBITED)
         return None
     rule, source = found
     return run.suppress(Mechanism.INHIBITION, f"{rule.name}: muted by {source}", Reason.INHIBITED, rule.rule.reason)

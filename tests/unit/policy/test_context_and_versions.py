@@ -53,6 +53,9 @@ def test_the_policy_context_takes_the_facts_policies_route_on_from_the_clinical_
     assert context.patient.on_antibiotics is True
     # The latest usable lactate; the one without a value does not count as a confirming observation.
     assert context.patient.observed["lactate"] == NOW.replace(hour=9)
+    assert context.patient.observed.get("heart_rate") is None
+    assert dict(context.patient.observed) == {"lactate": NOW.replace(hour=9)}
+    assert repr(context.patient.observed) == repr({"lactate": NOW.replace(hour=9)})
 
 
 def test_a_medication_that_is_not_an_antibiotic_is_not_antibiotic_therapy() -> None:
