@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -184,7 +185,7 @@ def near_plain_observations(draw: st.DrawFn) -> dict[str, Any]:
     }
     # The Coding list and its Coding as built: a change may replace the whole code, and later ones still apply.
     codings = resource["code"]["coding"]
-    changes = {
+    changes: dict[str, Callable[[], None]] = {
         "status": lambda: resource.update(status=draw(st.one_of(statuses, json_values))),
         "code": lambda: resource.update(code=draw(json_values)),
         "coding": lambda: codings.append(
