@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -201,14 +202,14 @@ class ClinicalContext:
         return best
 
 
-def _builder(frozen: type) -> type:
-    """A mutable twin of a frozen slots dataclass whose __init__ fills the same slots and then makes the instance
-    the frozen class: calling the twin gives an object indistinguishable from one the frozen class's own __init__
-    built.
+def _builder(frozen: type) -> Callable[..., Any]:
+    """A function that builds an instance of a frozen slots dataclass, indistinguishable from one built by the
+    class's own __init__, at the speed of a plain class.
 
     A frozen dataclass sets each field through object.__setattr__, which made building the canonical objects most
-    of normalisation's cost. The twin stores each field at the speed of a normal class, and its last store turns
-    the instance into the frozen class, which the twin's layout (the same slots, no dict) allows.
+    of normalisation's cost. The function makes a blank instance of a twin class (the same slots, no dict and no
+    __init__: the cheapest object to make), stores each field into it as any class would, and then makes it the
+    frozen class, which the identical layout allows.
     """
     slots: tuple[str, ...] = getattr(frozen, "__slots__", ())
     names = tuple(f.name for f in fields(frozen))
@@ -216,12 +217,17 @@ def _builder(frozen: type) -> type:
         raise TypeError(f"{frozen.__name__}: a builder needs one slot per field and no default factories")
     defaults = {f.name: f.default for f in fields(frozen) if f.default is not MISSING}
     params = ", ".join(f"{name}=_d_{name}" if name in defaults else name for name in names)
-    body = "".join(f"    self.{name} = {name}\n" for name in names)
+    body = "".join(f"    _built.{name} = {name}\n" for name in names)
     namespace: dict[str, Any] = {f"_d_{name}": value for name, value in defaults.items()}
+    namespace["_blank"] = type(f"_{frozen.__name__}Blank", (), {"__slots__": slots})
     namespace["_frozen"] = frozen
     # The same technique dataclasses use to write __init__; the source is made of field names only.
-    exec(f"def __init__(self, {params}):\n{body}    self.__class__ = _frozen\n", namespace)  # noqa: S102
-    return type(f"_{frozen.__name__}Builder", (), {"__slots__": slots, "__init__": namespace["__init__"]})
+    source = f"def build({params}):\n    _built = _blank()\n{body}    _built.__class__ = _frozen\n    return _built\n"
+    exec(source, namespace)  # noqa: S102 - source built from field names only
+    build: Callable[..., Any] = namespace["build"]
+    build.__qualname__ = build.__name__ = f"new_{frozen.__name__.lower()}"
+    build.__doc__ = f"{frozen.__name__}(...) for the hot path: the same object, built several times as fast."
+    return build
 
 
 if TYPE_CHECKING:
@@ -233,7 +239,7 @@ if TYPE_CHECKING:
         version_id: str | None = None,
         source_system: str | None = None,
     ) -> Provenance:
-        """Provenance(...) for the hot path: the same object, built about twice as fast."""
+        """Provenance(...) for the hot path: the same object, built several times as fast."""
 
     def new_observation(
         kind: str,
@@ -249,9 +255,8 @@ if TYPE_CHECKING:
         excluded: ExclusionReason | None = None,
         code_value: str | None = None,
     ) -> Observation:
-        """Observation(...) for the hot path: the same object, built about three times as fast."""
+        """Observation(...) for the hot path: the same object, built several times as fast."""
 
 else:
-    # Called directly, not through a wrapper function: one Python call for each object, on the hot path.
     new_provenance = _builder(Provenance)
     new_observation = _builder(Observation)

@@ -14,7 +14,7 @@ from datetime import datetime
 from clinical.codes import BY_KIND, BY_LOINC, CONSCIOUSNESS_LOINC, OXYGEN_THERAPY_KIND, Quantity
 from clinical.conditions import FLAG_CODE_VALUES
 from clinical.fhir_fast import LOINC_SYSTEM, Json, codings, concept_text, number, obj, objs, text
-from clinical.fhir_time import parse_fhir_datetime
+from clinical.fhir_time import parse_fhir_datetime, parse_fhir_datetime_text
 from clinical.model import ExclusionReason, NormalisationIssue, Observation, Provenance, new_observation
 from clinical.units import UCUM_SYSTEM, resolve_unit, to_canonical
 
@@ -92,7 +92,7 @@ def read_plain_observation(resource: Json, prov: Provenance) -> Observation | No
     # Within the clipped range a number is finite and plausible; booleans are not numbers here.
     if not ((type(raw) is float or type(raw) is int) and low <= raw <= high):
         return None
-    effective = parse_fhir_datetime(source)
+    effective = parse_fhir_datetime_text(source)
     if effective is None:
         return None
     value = float(raw)
