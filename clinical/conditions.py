@@ -30,7 +30,8 @@ LOINC = "http://loinc.org"
 COMFORT_CARE_CODES = frozenset({(SNOMED, "103735009"), (SNOMED, "385763009"), (ICD10, "Z51.5"), (ICD10_CM, "Z51.5")})
 DNR_CODES = frozenset({(SNOMED, "304253006"), (ICD10_CM, "Z66")})
 ADVANCE_DIRECTIVE_LOINC = "75320-2"
-_FLAG_CODE_VALUES = frozenset({code for _, code in COMFORT_CARE_CODES | DNR_CODES} | {ADVANCE_DIRECTIVE_LOINC})
+# The bare codes (of any system) that may raise a flag: a resource coded with none of them raises none.
+FLAG_CODE_VALUES = frozenset({code for _, code in COMFORT_CARE_CODES | DNR_CODES} | {ADVANCE_DIRECTIVE_LOINC})
 DNR = "dnr"
 FULL_CODE = "full"
 # Answers of an advance-directive observation, read as code status only when they say it in so many words.
@@ -110,7 +111,7 @@ def may_flag(concept: object) -> bool:
         return False
     for item in coding:
         code = item.get("code") if type(item) is dict else None
-        if type(code) is str and code in _FLAG_CODE_VALUES:
+        if type(code) is str and code in FLAG_CODE_VALUES:
             return True
     return False
 

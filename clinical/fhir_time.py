@@ -20,12 +20,13 @@ def parse_fhir_datetime(text: object) -> datetime | None:
     """A FHIR date/dateTime/instant as an aware UTC datetime, or None if it is not one."""
     if type(text) is not str:
         return None
-    return _parse(text)
+    return parse_fhir_datetime_text(text)
 
 
 # Observations of one charting round share their timestamps, so a small cache saves most parses.
 @lru_cache(maxsize=4096)
-def _parse(text: str) -> datetime | None:
+def parse_fhir_datetime_text(text: str) -> datetime | None:
+    """parse_fhir_datetime of a value already known to be a string (the hot path checks the type itself)."""
     if len(text) < 4 or not text[:4].isdigit():
         return None
     if len(text) <= 10:

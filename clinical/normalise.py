@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Literal
 
 from clinical.conditions import FlagHit, combine_flags, flag_hit, may_flag, read_condition
@@ -28,7 +29,7 @@ from clinical.model import (
     Patient,
     Provenance,
 )
-from clinical.observations import read_observation
+from clinical.observations import read_observation, read_plain_observation
 from clinical.patients import read_encounter, read_patient
 
 Validation = Literal["fast", "strict"]
@@ -51,8 +52,11 @@ READ_TYPES = frozenset(
 )
 # A batch-response holds search Bundles; deeper nesting than this is not a shape any server sends.
 _MAX_BUNDLE_DEPTH = 4
-# Resource types that _collect unpacks instead of collecting.
+# Resource types that _Collector unpacks instead of collecting.
 _CONTAINERS = frozenset({"Bundle", "OperationOutcome"})
+# Resource types other resources refer to; they are indexed by id (see _indexes).
+_REFERENCED_TYPES = frozenset({"Location", "Medication"})
+_NO_INDEXES: tuple[Mapping[str, Json], Mapping[str, Json]] = (MappingProxyType({}), MappingProxyType({}))
 _ENCOUNTER_PREFERENCE = {"in-progress": 0, "arrived": 1, "triaged": 1, "onleave": 2}
 
 
@@ -60,9 +64,9 @@ class PrefetchError(ValueError):
     """The prefetch is not a JSON object of resources: the request itself is malformed."""
 
 
-# A collected resource: (resource, its resourceType, the server base of its Bundle entry). A plain tuple, as one is
-# built for every resource of every call.
-_Found = tuple[Json, str, str | None]
+# A collected resource: (resource, its resourceType, its Provenance). A plain tuple, as one is built for every
+# resource of every call.
+_Found = tuple[Json, str, Provenance]
 
 
 def normalise_prefetch(
@@ -88,70 +92,107 @@ def normalise_resources(
     salt: str,
 ) -> ClinicalContext:
     """Normalise resources or Bundles one by one (a list, a generator over NDJSON lines, ...)."""
-    issues: list[NormalisationIssue] = []
-    found: list[_Found] = []
+    collector = _Collector()
     for item in resources:
-        _collect(item, None, 0, found, issues)
-    return _Assembler(salt, now or datetime.now(UTC), validation == "strict", issues).assemble(found)
+        collector.collect(item, None, 0)
+    found = collector.found
+    issues = collector.issues
+    if validation == "strict":
+        found = _valid(found, issues)
+    assembler = _Assembler(salt, now or datetime.now(UTC), issues)
+    return assembler.assemble(found, _indexes(found) if collector.references else _NO_INDEXES)
 
 
-def _collect(item: object, base: str | None, depth: int, found: list[_Found], issues: list[NormalisationIssue]) -> None:
-    if not isinstance(item, dict):
-        issues.append(_issue(ExclusionReason.INVALID_RESOURCE, Provenance("unknown"), "not a JSON object"))
-        return
-    resource_type = text(item, "resourceType")
-    if resource_type == "Bundle":
-        _collect_bundle(item, base, depth, found, issues)
-    elif resource_type == "OperationOutcome":
-        issues.append(_operation_outcome(item, provenance(item, base)))
-    elif resource_type is None:
-        issues.append(_issue(ExclusionReason.INVALID_RESOURCE, provenance(item, base), "no resourceType"))
-    else:
-        found.append((item, resource_type, base))
+class _Collector:
+    """Unpacks Bundles and OperationOutcomes into the resources normalisation reads, each version of one once."""
+
+    def __init__(self) -> None:
+        self.found: list[_Found] = []
+        self.issues: list[NormalisationIssue] = []
+        # Whether a Location or a Medication was found: without one, no Encounter or medication has a reference
+        # to resolve and the indexes are not built.
+        self.references = False
+        # Provenance's fields as a tuple: equal exactly when the Provenances are, and hashed in C.
+        self._seen: set[tuple[str, str | None, str | None, str | None]] = set()
+
+    def collect(self, item: object, base: str | None, depth: int) -> None:
+        if not isinstance(item, dict):
+            self.issues.append(_issue(ExclusionReason.INVALID_RESOURCE, Provenance("unknown"), "not a JSON object"))
+            return
+        resource_type = text(item, "resourceType")
+        if resource_type == "Bundle":
+            self._bundle(item, base, depth)
+        elif resource_type == "OperationOutcome":
+            self.issues.append(_operation_outcome(item, provenance(item, base)))
+        elif resource_type is None:
+            self.issues.append(_issue(ExclusionReason.INVALID_RESOURCE, provenance(item, base), "no resourceType"))
+        elif resource_type in READ_TYPES:
+            self._add(item, resource_type, provenance(item, base))
+
+    def _add(self, resource: Json, resource_type: str, prov: Provenance) -> None:
+        """Keeps a resource of a type normalisation reads, unless the same version of it was found before."""
+        if prov.resource_id is not None:
+            # Type, id, version and server (two servers may both have an Observation/14) identify a resource.
+            key = (resource_type, prov.resource_id, prov.version_id, prov.source_system)
+            if key in self._seen:
+                return  # the same resource returned by two prefetch queries is one fact, not two
+            self._seen.add(key)
+        if resource_type in _REFERENCED_TYPES:
+            self.references = True
+        self.found.append((resource, resource_type, prov))
+
+    def _bundle(self, bundle: Json, base: str | None, depth: int) -> None:
+        issues = self.issues
+        prov = provenance(bundle, base)
+        if depth >= _MAX_BUNDLE_DEPTH:
+            issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle nested too deeply"))
+            return
+        entries = bundle.get("entry", [])
+        if not isinstance(entries, list):
+            issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle.entry is not a list"))
+            return
+        add = self._add
+        last_base: str | None = None
+        for entry in entries:
+            if not isinstance(entry, dict):
+                issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle entry is not an object"))
+                continue
+            entry_base = server_base(entry.get("fullUrl"), last_base)
+            last_base = entry_base or last_base
+            entry_base = entry_base or base
+            response = entry.get("response")
+            if isinstance(response, dict):
+                outcome = response.get("outcome")
+                if isinstance(outcome, dict):
+                    issues.append(_operation_outcome(outcome, provenance(outcome, entry_base)))
+            # Entries of batch/transaction requests (and some responses) carry no resource: nothing to read.
+            if "resource" in entry:
+                resource = entry["resource"]
+                resource_type = resource.get("resourceType") if type(resource) is dict else None
+                if type(resource_type) is not str or resource_type in _CONTAINERS:
+                    self.collect(resource, entry_base, depth + 1)
+                elif resource_type in READ_TYPES:  # the common case, without the general collect
+                    add(resource, resource_type, provenance(resource, entry_base))
 
 
-def _collect_bundle(
-    bundle: Json, base: str | None, depth: int, found: list[_Found], issues: list[NormalisationIssue]
-) -> None:
-    prov = provenance(bundle, base)
-    if depth >= _MAX_BUNDLE_DEPTH:
-        issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle nested too deeply"))
-        return
-    entries = bundle.get("entry", [])
-    if not isinstance(entries, list):
-        issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle.entry is not a list"))
-        return
-    append = found.append
-    last_base: str | None = None
-    for entry in entries:
-        if not isinstance(entry, dict):
-            issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle entry is not an object"))
-            continue
-        entry_base = server_base(entry.get("fullUrl"), last_base)
-        last_base = entry_base or last_base
-        entry_base = entry_base or base
-        response = entry.get("response")
-        if isinstance(response, dict):
-            outcome = response.get("outcome")
-            if isinstance(outcome, dict):
-                issues.append(_operation_outcome(outcome, provenance(outcome, entry_base)))
-        # Entries of batch/transaction requests (and some responses) carry no resource: nothing to read.
-        if "resource" in entry:
-            resource = entry["resource"]
-            resource_type = resource.get("resourceType") if type(resource) is dict else None
-            if type(resource_type) is str and resource_type not in _CONTAINERS:
-                append((resource, resource_type, entry_base))  # the common case, without the general _collect
-            else:
-                _collect(resource, entry_base, depth + 1, found, issues)
+def _valid(found: list[_Found], issues: list[NormalisationIssue]) -> list[_Found]:
+    """The resources that are valid R4B (strict mode), an issue for each of the others."""
+    valid: list[_Found] = []
+    for item in found:
+        error = validation_error(item[0])
+        if error is None:
+            valid.append(item)
+        else:
+            issues.append(_issue(ExclusionReason.INVALID_RESOURCE, item[2], error))
+    return valid
 
 
 class _Assembler:
     """Reads the collected resources into one ClinicalContext."""
 
-    def __init__(self, salt: str, now: datetime, strict: bool, issues: list[NormalisationIssue]) -> None:
+    def __init__(self, salt: str, now: datetime, issues: list[NormalisationIssue]) -> None:
         self.salt = salt
         self.now = now
-        self.strict = strict
         self.issues = issues
         self.patient: Patient | None = None
         self.encounters: list[Encounter] = []
@@ -160,23 +201,26 @@ class _Assembler:
         self.conditions: list[Condition] = []
         self.flags: list[FlagHit] = []
 
-    def assemble(self, found: list[_Found]) -> ClinicalContext:
-        usable = self._usable(found)
-        locations, medications = _indexes(usable)
+    def assemble(self, found: list[_Found], indexes: tuple[Mapping[str, Json], Mapping[str, Json]]) -> ClinicalContext:
+        locations, medications = indexes
         observations = self.observations
         issues = self.issues
-        for item, prov in usable:
+        for resource, resource_type, prov in found:
             try:
-                if item[1] == "Observation":
-                    # Nearly every resource is an Observation: read here rather than through _read's dispatch.
-                    resource = item[0]
+                if resource_type == "Observation":
+                    # Nearly every resource is an Observation, and nearly every one is plain (one value that raises
+                    # no flag): read here rather than through _read's dispatch, the plain ones in one pass.
+                    plain = read_plain_observation(resource, prov)
+                    if plain is not None:
+                        observations.append(plain)
+                        continue
                     observations.extend(read_observation(resource, prov, issues))
                     if may_flag(resource.get("code")):  # the cheap pre-check of flag_hit, without its call
                         hit = flag_hit(resource, prov)
                         if hit is not None:
                             self.flags.append(hit)
                 else:
-                    self._read(item[0], prov, locations, medications)
+                    self._read(resource, prov, locations, medications)
             except Exception as exc:
                 # The readers check every element's type, so this is a bug; still, one resource must not take
                 # the whole hook down. Recorded as an issue; the exception type only (its text may quote data).
@@ -191,29 +235,6 @@ class _Assembler:
             flags=combine_flags(self.flags),
             issues=tuple(self.issues),
         )
-
-    def _usable(self, found: list[_Found]) -> list[tuple[_Found, Provenance]]:
-        """The resources normalisation reads: known types, each version once, valid R4B in strict mode."""
-        # Provenance's fields as a tuple: equal exactly when the Provenances are, and hashed in C.
-        seen: set[tuple[str, str | None, str | None, str | None]] = set()
-        usable: list[tuple[_Found, Provenance]] = []
-        for item in found:
-            if item[1] not in READ_TYPES:
-                continue
-            prov = provenance(item[0], item[2])
-            if prov.resource_id is not None:
-                # Type, id, version and server (two servers may both have an Observation/14) identify a resource.
-                key = (prov.resource_type, prov.resource_id, prov.version_id, prov.source_system)
-                if key in seen:
-                    continue  # the same resource returned by two prefetch queries is one fact, not two
-                seen.add(key)
-            if self.strict:
-                error = validation_error(item[0])
-                if error is not None:
-                    self.issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, error))
-                    continue
-            usable.append((item, prov))
-        return usable
 
     def _read(self, resource: Json, prov: Provenance, locations: Mapping[str, Json], meds: Mapping[str, Json]) -> None:
         resource_type = prov.resource_type
@@ -246,18 +267,17 @@ class _Assembler:
             self.issues.append(_issue(ExclusionReason.OTHER_PATIENT, prov, "a second patient; not merged"))
 
 
-def _indexes(usable: list[tuple[_Found, Provenance]]) -> tuple[dict[str, Json], dict[str, Json]]:
+def _indexes(found: list[_Found]) -> tuple[dict[str, Json], dict[str, Json]]:
     """Locations and Medications by "Type/id", the form of a relative reference (the first of a reference wins)."""
     locations: dict[str, Json] = {}
     medications: dict[str, Json] = {}
-    for item, prov in usable:
-        resource_type = item[1]
-        if resource_type == "Observation" or not prov.resource_id:
+    for resource, resource_type, prov in found:
+        if not prov.resource_id:
             continue
         if resource_type == "Location":
-            locations.setdefault(f"Location/{prov.resource_id}", item[0])
+            locations.setdefault(f"Location/{prov.resource_id}", resource)
         elif resource_type == "Medication":
-            medications.setdefault(f"Medication/{prov.resource_id}", item[0])
+            medications.setdefault(f"Medication/{prov.resource_id}", resource)
     return locations, medications
 
 

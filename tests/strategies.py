@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -154,6 +156,55 @@ def mangled_observations(draw: st.DrawFn) -> dict[str, Any]:
     ]
     for key in draw(st.lists(st.sampled_from(targets), min_size=1, max_size=2)):
         resource[key] = draw(json_values)
+    return resource
+
+
+# Values next to what the plain-Observation reader accepts: edges of a kind's range, non-finite and non-numbers.
+_near_plain_values = st.one_of(
+    decimals,
+    st.sampled_from([True, False, None, "88", float("inf"), float("-inf"), float("nan"), 10**400, -0.0, 2**53 + 1]),
+    st.sampled_from(sorted({bound for q in QUANTITIES for bound in q.plausible})),
+)
+
+
+@st.composite
+def near_plain_observations(draw: st.DrawFn) -> dict[str, Any]:
+    """Observations of the commonest shape (one LOINC code, a value in the canonical UCUM unit), each element of
+    that shape perhaps changed to something just outside it."""
+    quantity = draw(st.sampled_from(QUANTITIES))
+    low, high = quantity.plausible
+    value = draw(st.one_of(st.floats(low, high), st.integers(math.ceil(low), math.floor(high)), _near_plain_values))
+    value_quantity: dict[str, Any] = {"value": value, "system": UCUM, "code": quantity.unit}
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": draw(fhir_ids),
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": draw(st.sampled_from([quantity.loinc, *quantity.also]))}]},
+        "effectiveDateTime": draw(fhir_datetimes()),
+        "valueQuantity": value_quantity,
+    }
+    # The Coding list and its Coding as built: a change may replace the whole code, and later ones still apply.
+    codings = resource["code"]["coding"]
+    changes: dict[str, Callable[[], None]] = {
+        "status": lambda: resource.update(status=draw(st.one_of(statuses, json_values))),
+        "code": lambda: resource.update(code=draw(json_values)),
+        "coding": lambda: codings.append(
+            {"system": draw(st.sampled_from([LOINC, "http://snomed.info/sct"])), "code": draw(st.text(max_size=9))}
+        ),
+        "loinc": lambda: codings[0].update(
+            code=draw(st.one_of(st.sampled_from(["2708-6", "3150-0", "3151-8", "67775-7", "75320-2"]), json_values))
+        ),
+        "system": lambda: codings[0].update(system=draw(json_values)),
+        "time": lambda: resource.update(effectiveDateTime=draw(st.one_of(st.text(max_size=12), json_values))),
+        "unit": lambda: value_quantity.update(code=draw(st.sampled_from(["[degF]", "mmol/L", "/min", "%", "1"]))),
+        "unit_system": lambda: value_quantity.update(system=draw(json_values)),
+        "quantity": lambda: resource.update(valueQuantity=draw(json_values)),
+        "extra": lambda: resource.update(
+            {draw(st.sampled_from(["component", "dataAbsentReason", "hasMember"])): draw(json_values)}
+        ),
+    }
+    for change in draw(st.lists(st.sampled_from(sorted(changes)), max_size=2)):
+        changes[change]()
     return resource
 
 

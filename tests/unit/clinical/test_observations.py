@@ -6,9 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from clinical.conditions import may_flag
 from clinical.model import ExclusionReason, NormalisationIssue, Observation, Provenance
-from clinical.observations import read_observation
+from clinical.observations import read_observation, read_plain_observation
+from tests.strategies import mangled_observations, near_plain_observations, observations
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -186,3 +190,22 @@ def test_issued_is_the_time_when_no_effective_time_is_given() -> None:
     del resource["effectiveDateTime"]
     [obs], _ = read(resource)
     assert obs.effective_utc == datetime(2013, 4, 4, 13, 34, tzinfo=UTC)
+
+
+def test_a_vital_sign_in_its_canonical_unit_is_read_in_one_pass() -> None:
+    resource = observation("8867-4", 88, "/min")
+    assert read_plain_observation(resource, PROV) == read(resource)[0][0]
+    assert read_plain_observation(observation("8867-4", 88, "{beats}/min"), PROV) is None  # a unit to convert
+
+
+@settings(max_examples=400, deadline=None)
+@given(resource=st.one_of(near_plain_observations(), observations(), mangled_observations()))
+def test_a_plain_observation_is_exactly_what_read_observation_gives_and_raises_no_flag(
+    resource: dict[str, Any],
+) -> None:
+    plain = read_plain_observation(resource, PROV)
+    if plain is not None:
+        general, issues = read(resource)
+        assert repr([plain]) == repr(general)  # repr, not ==: the types of the numbers must agree too
+        assert [plain] == general and issues == []
+        assert not may_flag(resource.get("code"))
