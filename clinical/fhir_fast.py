@@ -79,6 +79,11 @@ def concept_text(concept: Json | None) -> str | None:
 def provenance(resource: Json, source_base: str | None) -> Provenance:
     """Provenance of a resource: meta.source wins over the Bundle entry's server base."""
     resource_type = resource.get("resourceType")
+    return typed_provenance(resource, resource_type if type(resource_type) is str else "unknown", source_base)
+
+
+def typed_provenance(resource: Json, resource_type: str, source_base: str | None) -> Provenance:
+    """provenance() of a resource whose resourceType the caller has read already (the hot path has)."""
     resource_id = resource.get("id")
     meta = resource.get("meta")
     version = source = None
@@ -86,7 +91,7 @@ def provenance(resource: Json, source_base: str | None) -> Provenance:
         version = meta.get("versionId")
         source = meta.get("source")
     return new_provenance(
-        resource_type if type(resource_type) is str else "unknown",
+        resource_type,
         resource_id if type(resource_id) is str else None,
         version if type(version) is str else None,
         source if type(source) is str and source else source_base,

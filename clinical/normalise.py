@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from clinical.conditions import FlagHit, combine_flags, flag_hit, may_flag, read_condition
-from clinical.fhir_fast import Json, codings, obj, objs, provenance, server_base, text
+from clinical.fhir_fast import Json, codings, obj, objs, provenance, server_base, text, typed_provenance
 from clinical.fhir_strict import validation_error
 from clinical.medications import read_medication
 from clinical.model import (
@@ -127,7 +127,7 @@ class _Collector:
         elif resource_type is None:
             self.issues.append(_issue(ExclusionReason.INVALID_RESOURCE, provenance(item, base), "no resourceType"))
         elif resource_type in READ_TYPES:
-            self._add(item, resource_type, provenance(item, base))
+            self._add(item, resource_type, typed_provenance(item, resource_type, base))
 
     def _add(self, resource: Json, resource_type: str, prov: Provenance) -> None:
         """Keeps a resource of a type normalisation reads, unless the same version of it was found before."""
@@ -158,10 +158,12 @@ class _Collector:
                 issues.append(_issue(ExclusionReason.INVALID_RESOURCE, prov, "Bundle entry is not an object"))
                 continue
             entry_base = server_base(entry.get("fullUrl"), last_base)
-            last_base = entry_base or last_base
-            entry_base = entry_base or base
+            if entry_base is None:
+                entry_base = base
+            else:
+                last_base = entry_base
             response = entry.get("response")
-            if isinstance(response, dict):
+            if response is not None and isinstance(response, dict):
                 outcome = response.get("outcome")
                 if isinstance(outcome, dict):
                     issues.append(_operation_outcome(outcome, provenance(outcome, entry_base)))
@@ -172,7 +174,7 @@ class _Collector:
                 if type(resource_type) is not str or resource_type in _CONTAINERS:
                     self.collect(resource, entry_base, depth + 1)
                 elif resource_type in READ_TYPES:  # the common case, without the general collect
-                    add(resource, resource_type, provenance(resource, entry_base))
+                    add(resource, resource_type, typed_provenance(resource, resource_type, entry_base))
 
 
 def _valid(found: list[_Found], issues: list[NormalisationIssue]) -> list[_Found]:

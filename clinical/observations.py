@@ -62,33 +62,43 @@ def read_plain_observation(resource: Json, prov: Provenance) -> Observation | No
     such a resource read_observation gives exactly [this Observation] and no issue, and it raises no care flag.
     Nearly every Observation of a hook call has this shape, and reading it in one pass halves its cost.
     """
-    code = resource.get("code")
-    coding = code.get("coding") if type(code) is dict else None
-    if type(coding) is not list or len(coding) != 1:
+    if type(resource) is not dict:
+        return None  # a mapping of another kind might answer a subscript differently from get()
+    # Subscripts, not get(): every element read here must be present, and a missing one ends the shortcut.
+    try:
+        code = resource["code"]
+        if type(code) is not dict:
+            return None
+        coding = code["coding"]
+        if type(coding) is not list or len(coding) != 1:
+            return None
+        coded = coding[0]
+        if type(coded) is not dict or coded["system"] != LOINC_SYSTEM:
+            return None
+        loinc = coded["code"]
+        status = resource["status"]
+        source = resource["effectiveDateTime"]
+        value_quantity = resource["valueQuantity"]
+        if type(value_quantity) is not dict:
+            return None
+        unit = value_quantity["code"]
+        raw = value_quantity["value"]
+        unit_system = value_quantity["system"]
+    except KeyError:
         return None
-    coded = coding[0]
-    if type(coded) is not dict or coded.get("system") != LOINC_SYSTEM:
-        return None
-    loinc = coded.get("code")
     plain = _PLAIN_CODES.get(loinc) if type(loinc) is str else None
-    status = resource.get("status")
-    source = resource.get("effectiveDateTime")
-    value_quantity = resource.get("valueQuantity")
     if (
         plain is None
         or type(status) is not str
         or status in _STATUS_EXCLUSIONS
         or type(source) is not str
-        or type(value_quantity) is not dict
         or "component" in resource
         or "dataAbsentReason" in resource
     ):
         return None
     quantity, low, high = plain
-    unit = value_quantity.get("code")
-    if unit != quantity.unit or value_quantity.get("system") != UCUM_SYSTEM:
+    if unit != quantity.unit or unit_system != UCUM_SYSTEM:
         return None
-    raw = value_quantity.get("value")
     # Within the clipped range a number is finite and plausible; booleans are not numbers here.
     if not ((type(raw) is float or type(raw) is int) and low <= raw <= high):
         return None
