@@ -117,6 +117,8 @@ def server_base(full_url: object, known: str | None = None) -> str | None:
     path = full_url.rstrip("/")
     if "/_history/" in path:
         path = path[: path.index("/_history/")]
-    # Drop "/<Type>/<id>"; what is left must still be more than the scheme.
+    # Drop "/<Type>/<id>"; what is left must still be more than the scheme. A bare "https://" has lost its "//"
+    # to the rstrip above and names no server at all.
+    scheme_end = path.find("//")
     cut = path.rfind("/", 0, path.rfind("/"))
-    return path[:cut] if cut > path.index("//") + 2 else None
+    return path[:cut] if scheme_end >= 0 and cut > scheme_end + 2 else None
