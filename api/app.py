@@ -47,7 +47,7 @@ def create_app(
     readiness: Callable[[], dict[str, bool]] = lambda: {},
     background: Callable[[], Callable[[], None]] | None = None,
 ) -> FastAPI:
-    in_flight = InFlight(settings.resolved_hook_threads)
+    in_flight = InFlight(pipeline, settings.resolved_hook_threads, settings.hook_batch_max)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

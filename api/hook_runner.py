@@ -9,42 +9,57 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
+import dataclasses
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from api.catalog import ServiceDefinition
 from api.metrics import HOOK_FAILURES, HOOK_LATENCY
-from api.pipeline import HookPipeline
+from api.pipeline import HookCallInput, HookPipeline
 from cdsctl.logs import get_logger
 
 log = get_logger(__name__)
 
 NO_CARDS: dict[str, Any] = {"cards": []}
-T = TypeVar("T")
+# A hook thread takes no more calls into its batch once it has been working on it this long: the calls of a batch
+# wait for each other's work before their one commit.
+BATCH_SECONDS = 0.025
 
 
 class InFlight:
-    """The threads hook work runs on, and the work still running, so that shutdown can let it finish recording
-    instead of cutting it off.
+    """The threads hook calls run on, and the calls still running, so that shutdown can let them finish recording
+    instead of cutting them off.
 
-    Hook work has a pool of its own rather than the framework's shared one: a call costs one hand-off to an
-    executor (no capacity limiter or cancel scope around it), and other blocking work in the process (token
-    verification, feedback, admin calls) can never take the threads hook calls need.
+    Calls queue for the threads; a thread that comes free takes every call waiting (up to `max_batch`) and the
+    pipeline records them in one transaction (HookPipeline.handle_batch). An idle service answers each call alone,
+    as it arrives; under load the calls that queued while the last batch ran share the next commit, the most
+    expensive step of a call's recording. Hook work has threads of its own rather than the framework's shared pool:
+    other blocking work in the process (token verification, feedback, admin calls) can never take the threads hook
+    calls need.
     """
 
-    def __init__(self, threads: int = 8) -> None:
+    def __init__(self, pipeline: HookPipeline, threads: int = 8, max_batch: int = 16) -> None:
+        self._pipeline = pipeline
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hook")
+        self._thread_count = threads
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
-    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """`fn(*args)` on a hook thread, in a copy of the caller's context (log bindings go along), tracked."""
-        context = contextvars.copy_context()
-        task = asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(context.run, fn, *args))
-        self.track(task)
-        return task
+    def submit(self, call: HookCallInput) -> asyncio.Future[dict[str, Any]]:
+        """Queue `call` for a hook thread, in a copy of the caller's context (log bindings go along), tracked."""
+        if not self._threads:
+            self._start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        call = dataclasses.replace(call, context=contextvars.copy_context())
+        self._queue.put(_Queued(call, loop, future))
+        self.track(future)
+        return future
 
     def track(self, task: asyncio.Future[Any]) -> None:
         self._tasks.add(task)
@@ -56,12 +71,77 @@ class InFlight:
         pending: set[asyncio.Future[Any]] = set()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
-        self._executor.shutdown(wait=False)
+        for _ in self._threads:
+            self._queue.put(None)
         return len(pending)
+
+    def _start(self) -> None:
+        # On the first call rather than at wiring: an app that never serves a hook call has no threads to stop.
+        with self._lock:
+            while len(self._threads) < self._thread_count:
+                thread = threading.Thread(target=self._work, name=f"hook-{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch = _Batch(self._queue, first, self._max_batch)
+            try:
+                outcomes: list[Any] = self._pipeline.handle_batch(batch)
+            except Exception as exc:  # the pipeline answers per call; this would be a fault of its own
+                outcomes = [exc] * len(batch.taken)
+            for queued, outcome in zip(batch.taken, outcomes, strict=True):
+                queued.loop.call_soon_threadsafe(_settle, queued.future, outcome)
+            if batch.stopping:
+                return
+
+
+class _Batch:
+    """The calls a hook thread takes from the queue for one batch, as the pipeline asks for them.
+
+    The next queued call is taken only once the one before it is worked out, and none once the batch's time is up:
+    calls still queued go to whichever thread comes free first, and a slow call holds back only the calls already
+    worked out beside it, not the whole queue."""
+
+    def __init__(self, source: queue.SimpleQueue[_Queued | None], first: _Queued, max_calls: int) -> None:
+        self._source = source
+        self._first = first
+        self._max_calls = max_calls
+        self.taken: list[_Queued] = []
+        self.stopping = False  # the shutdown marker was met: this batch is the thread's last
+
+    def __iter__(self) -> Iterator[HookCallInput]:
+        started = time.perf_counter()
+        queued: _Queued | None = self._first
+        while queued is not None:
+            self.taken.append(queued)
+            yield queued.call
+            if len(self.taken) >= self._max_calls or time.perf_counter() - started > BATCH_SECONDS:
+                return
+            try:
+                queued = self._source.get_nowait()
+            except queue.Empty:
+                return
+            self.stopping = queued is None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Queued:
+    call: HookCallInput
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[dict[str, Any]]
+
+
+def _settle(future: asyncio.Future[dict[str, Any]], outcome: Any) -> None:
+    if future.done():  # cancelled: the caller stopped waiting
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 async def answer_within_deadline(
-    pipeline: HookPipeline,
     service: ServiceDefinition,
     body: Mapping[str, Any],
     *,
@@ -73,7 +153,7 @@ async def answer_within_deadline(
     outcome = "ok"
     try:
         # shield: the timeout stops our waiting, not the work, which finishes and records in its thread.
-        work = in_flight.run(pipeline.handle, service, body, actor)
+        work = in_flight.submit(HookCallInput(service, body, actor))
         return await asyncio.wait_for(asyncio.shield(work), timeout=deadline_s)
     except TimeoutError:
         outcome = "deadline"

@@ -92,7 +92,6 @@ async def call_hook(service_id: str, request: Request, client: EhrClientDep) -> 
     # call a pass through FastAPI's dependency solver.
     state = request.app.state
     catalog: ServiceCatalog = state.catalog
-    pipeline: HookPipeline = state.pipeline
     settings: Settings = state.settings
     prefetch: PrefetchResolver = state.prefetch
     service = catalog.get(service_id)
@@ -122,7 +121,6 @@ async def call_hook(service_id: str, request: Request, client: EhrClientDep) -> 
         raise HookRequestError(412, str(exc)) from exc
     body = {**body, "prefetch": resolved.values}
     answer = await answer_within_deadline(
-        pipeline,
         service,
         body,
         deadline_s=settings.hook_deadline_seconds,

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     hook_deadline_seconds: float = Field(default=1.0, gt=0, le=30)
     # Threads per worker process that run hook calls; unset, chosen by the database (see resolved_hook_threads).
     hook_threads: int | None = Field(default=None, ge=1, le=64)
+    # At most this many queued hook calls are recorded in one transaction (api.hook_runner); 1: each alone.
+    hook_batch_max: int = Field(default=16, ge=1, le=256)
     # Hook requests larger than this are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # Prefetch completion from the EHR's FHIR server. Plain http is for development and tests only.

@@ -104,16 +104,23 @@ class LiveShadow:
 
     def plan(
         self, service_id: str, hook: str, scorers: Collection[str], context: ClinicalContext,
-        outputs: Sequence[RiskOutput], now: datetime,
+        outputs: Sequence[RiskOutput], now: datetime, read: dict[str, list[CandidateRecord]] | None = None,
     ) -> ShadowPlan:  # fmt: skip
         """The call's candidates, and the one serving it if the call falls in a canary. Never raises: a candidate
-        that cannot be planned is counted and left out, and the live configuration serves."""
+        that cannot be planned is counted and left out, and the live configuration serves.
+
+        `read` holds the candidates already read for calls that arrived with this one (HookPipeline.handle_batch),
+        by service: the store is read once for them all."""
         base = ShadowPlan(service_id, hook, context, tuple(outputs), now)
-        try:
-            records = self._source.evaluated(service_id)
-        except Exception as exc:  # the live call must go on without its candidates
-            log.warning("shadow.candidates_unreadable", service=service_id, error=type(exc).__name__)
-            return base
+        records = read.get(service_id) if read is not None else None
+        if records is None:
+            try:
+                records = self._source.evaluated(service_id)
+            except Exception as exc:  # the live call must go on without its candidates
+                log.warning("shadow.candidates_unreadable", service=service_id, error=type(exc).__name__)
+                return base
+            if read is not None:
+                read[service_id] = records
         if not records:
             return base
         patient = context.patient.key if context.patient else None
@@ -269,7 +276,7 @@ class NoShadow:
 
     def plan(
         self, service_id: str, hook: str, scorers: Collection[str], context: ClinicalContext,
-        outputs: Sequence[RiskOutput], now: datetime,
+        outputs: Sequence[RiskOutput], now: datetime, read: dict[str, list[CandidateRecord]] | None = None,
     ) -> ShadowPlan:  # fmt: skip
         return ShadowPlan(service_id, hook, context, tuple(outputs), now)
 

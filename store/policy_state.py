@@ -553,12 +553,15 @@ class SqlPolicyState:
 
 
 def record_evaluations(session: Session, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:
-    """Store each evaluation's trace and ladder on its decision, and append its events tagged with that decision.
-    `evaluations` are in the order of the hook call's results, which is the order its decisions were inserted."""
+    """Store each evaluation's trace and ladder on its decision (unless they went in with it), and append its events
+    tagged with that decision. `evaluations` are in the order of the hook call's results, which is the order its
+    decisions were inserted."""
     # The repository leaves the ids it just inserted on the session; anything else asks the database.
     recorded = session.info.get(DECISION_IDS)
+    traced = False
     if recorded is not None and recorded[0] == hook_instance:
         decision_ids: Sequence[int] = recorded[1]
+        traced = recorded[2]
     else:
         decision_ids = session.scalars(_DECISION_IDS_OF_CALL, {"hook_instance": hook_instance}).all()
     if len(decision_ids) != len(evaluations):
@@ -567,13 +570,14 @@ def record_evaluations(session: Session, hook_instance: str, evaluations: Sequen
     tags: list[int | None] = []
     traces = []
     for decision_id, evaluation in zip(decision_ids, evaluations, strict=True):
-        traces.append(
-            {
-                "id": decision_id,
-                "trace": evaluation.trace.to_dict(),
-                "escalation": _encode(evaluation.decision.escalation),
-            }
-        )
+        if not traced:
+            traces.append(
+                {
+                    "id": decision_id,
+                    "trace": evaluation.trace.to_dict(),
+                    "escalation": _encode(evaluation.decision.escalation),
+                }
+            )
         events.extend(evaluation.events)
         tags.extend([decision_id] * len(evaluation.events))
     if traces:
@@ -649,8 +653,9 @@ class SqlPolicyUnitOfWork(SqlUnitOfWork):
     def record_evaluations(self, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:
         record_evaluations(self._require_session(), hook_instance, evaluations)
 
-    def note_fhir_patient(self, patient_id: str) -> None:
-        """The EHR's Patient id of this hook call, for the escalation timers its events arm (notify.live_timers)."""
+    def note_fhir_patient(self, patient_id: str | None) -> None:
+        """The EHR's Patient id of this hook call (None: it named none), for the escalation timers its events arm
+        (notify.live_timers)."""
         self._require_session().info[FHIR_PATIENT_ID] = patient_id
 
     def record_events(self, events: Iterable[PolicyEvent]) -> None:

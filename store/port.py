@@ -44,6 +44,9 @@ class ScoredDecision:
     output: RiskOutput
     decision: Decision
     card: Mapping[str, Any] | None = None
+    # A routed policy's trace of the decision (what GET /decisions/{id}/explain shows), stored with it and with
+    # the decision's escalation ladder; None for a simple policy's decision, which tries no routes.
+    trace: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,11 +47,13 @@ _FEEDBACK: Table = FeedbackRow.__table__  # type: ignore[assignment]
 _RISK_OUTPUTS: Table = RiskOutputRow.__table__  # type: ignore[assignment]
 _DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
 _CARDS: Table = CardRow.__table__  # type: ignore[assignment]
-# Where a hook call's decision ids wait for the policy state to tag its events with them (same session).
+# Where a hook call's decision ids wait for the policy state to tag its events with them (same session), with
+# whether the decisions' traces were stored with them.
 DECISION_IDS = "cds.hook_call.decision_ids"
 
 # The hot path's statements, as text for the session's DB-API cursor (store.driver).
 _AUDIT_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_AUDIT_HEAD_KEY = "cds.audit_log.head"  # session.info: (transaction, (seq, hash)) of the last append in it
 _AUDIT_LOCK = "SELECT pg_advisory_xact_lock(" + str(AUDIT_CHAIN_LOCK) + ")"
 _AUDIT_COLUMNS = ("seq", "at", "actor", "kind", "subject", "payload", "prev_hash", "hash")
 _HOOK_CALL_ONCE = (
@@ -65,7 +67,7 @@ _RISK_OUTPUT_COLUMNS = (
 )
 _DECISION_COLUMNS = (
     *("risk_output_id", "action", "reasons", "policy_id", "policy_version", "route", "inputs_hash", "decided_at"),
-    "delay_until",
+    *("delay_until", "trace", "escalation"),
 )
 _CARD_COLUMNS = ("uuid", "decision_id", "hook_instance", "service_id", "body", "created_at")
 _HOOK_CALL_RESPONSE = select(_HOOK_CALLS.c.response).where(_HOOK_CALLS.c.hook_instance == bindparam("hook_instance"))
@@ -145,8 +147,12 @@ class SqlRepository:
                         decision.inputs_hash,
                         decision.decided_at,
                         decision.delay_until,
+                        result.trace,
+                        None if result.trace is None else plain_json(decision.escalation),
                     )
-                    for decision, output_id in zip((r.decision for r in call.results), output_ids, strict=True)
+                    for result, decision, output_id in zip(
+                        call.results, (r.decision for r in call.results), output_ids, strict=True
+                    )
                 ],
                 returning_ids=True,
             )
@@ -167,8 +173,10 @@ class SqlRepository:
             )
         finally:
             cursor.close()
-        # The decision ids in results order, so that the policy state need not query them back.
-        self._session.info[DECISION_IDS] = (call.hook_instance, tuple(decision_ids))
+        # The decision ids in results order, so that the policy state need not query them back, and whether their
+        # traces went in with them.
+        traced = all(result.trace is not None for result in call.results)
+        self._session.info[DECISION_IDS] = (call.hook_instance, tuple(decision_ids), traced)
         self.append_audit(
             AuditEntry(
                 actor=call.actor,
@@ -240,18 +248,30 @@ class SqlRepository:
     def append_audit(self, entry: AuditEntry) -> AuditRecord:
         driver = driver_of(self._session)
         cursor = cursor_of(self._session)
+        session = self._session
+        # The chain's head as this transaction left it, when it has appended before (hook calls recorded in a
+        # batch): the lock is still held and nobody else can have moved the head. Kept only outside savepoints,
+        # whose rollback could take the appended record back with it.
+        transaction, nested = session.get_transaction(), session.get_nested_transaction()
+        known = session.info.get(_AUDIT_HEAD_KEY)
         try:
-            if driver.postgres:
-                cursor.execute(_AUDIT_LOCK)
-            # On SQLite the transaction began IMMEDIATE (see store.db), so it already holds the only writer lock.
-            cursor.execute(_AUDIT_HEAD)
-            head = cursor.fetchone()
+            if known is not None and known[0] is transaction and nested is None:
+                head = known[1]
+            else:
+                if driver.postgres:
+                    cursor.execute(_AUDIT_LOCK)
+                # On SQLite the transaction began IMMEDIATE (see store.db), so it already holds the only writer lock.
+                cursor.execute(_AUDIT_HEAD)
+                head = cursor.fetchone()
             record = audit.extend(entry, 0, GENESIS_HASH) if head is None else audit.extend(entry, head[0], head[1])
             row = (
                 *(record.seq, record.at, record.actor, record.kind, record.subject),
                 *(record.payload, record.prev_hash, record.hash),
             )
+            session.info.pop(_AUDIT_HEAD_KEY, None)
             insert_rows(cursor, driver, _AUDIT, _AUDIT_COLUMNS, [row])
+            if nested is None:
+                session.info[_AUDIT_HEAD_KEY] = (transaction, (record.seq, record.hash))
         finally:
             cursor.close()
         return record

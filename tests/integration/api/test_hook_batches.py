@@ -1,0 +1,152 @@
+"""Hook calls recorded together (HookPipeline.handle_batch): one commit for the lot, the same decisions as one call
+after another, and one call's failure only that call's. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, event, func, select
+
+from api.pipeline import HookCallInput, HookPipeline
+from policy.document import bundled_policy
+from policy.engine import RoutedPolicy
+from store.policy_state import SqlPolicyUnitOfWork
+from store.port import HookCall, RecordedHookCall
+from store.repository import SqlUnitOfWork
+from store.tables import AuditRow, DecisionRow, HookCallRow, PolicyEventRow
+from tests.integration.notify.clock import FakeClock
+from tests.integration.notify.live import HIGH, LOW, MEDIUM, _news2, _service, hook_request
+
+SALT = "live-timer-salt"  # the key hook_request's patients are pseudonymised with (tests.integration.notify.live)
+
+
+def _pipeline(engine: Engine, clock: FakeClock, unit_of_work: Any = None) -> HookPipeline:
+    return HookPipeline(
+        scorers={"news2": _news2()},
+        policies={"deterioration": RoutedPolicy(bundled_policy("deterioration"))},
+        unit_of_work=unit_of_work or (lambda: SqlPolicyUnitOfWork(engine)),
+        salt=SALT,
+        clock=clock,
+    )
+
+
+def _calls(clock: FakeClock, prefix: str) -> list[dict[str, Any]]:
+    # Patient a twice at high risk (the second is the same alert again), b at medium, a once more, c at low.
+    return [
+        hook_request(f"{prefix}-a", clock(), HIGH),
+        hook_request(f"{prefix}-a", clock(), HIGH),
+        hook_request(f"{prefix}-b", clock(), MEDIUM),
+        hook_request(f"{prefix}-a", clock(), HIGH),
+        hook_request(f"{prefix}-c", clock(), LOW),
+    ]
+
+
+def _shape(response: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(card["indicator"], card["summary"]) for card in response["cards"]]
+
+
+def _decisions(engine: Engine) -> list[tuple[str, list[str]]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(DecisionRow.action, DecisionRow.reasons).order_by(DecisionRow.id)).all()
+    return [(action, list(reasons)) for action, reasons in rows]
+
+
+def _events(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(PolicyEventRow)) or 0
+
+
+def test_calls_recorded_together_are_decided_as_one_after_another(migrated_engine: Engine) -> None:
+    clock = FakeClock()
+    pipeline = _pipeline(migrated_engine, clock)
+    service = _service()
+
+    alone = [pipeline.handle(service, body) for body in _calls(clock, "alone")]
+    decided_alone, events_alone = _decisions(migrated_engine), _events(migrated_engine)
+    together = pipeline.handle_batch(HookCallInput(service, body) for body in _calls(clock, "together"))
+    decided_together = _decisions(migrated_engine)[len(decided_alone) :]
+
+    assert all(isinstance(answer, dict) for answer in together)
+    assert [_shape(answer) for answer in together] == [_shape(answer) for answer in alone]  # type: ignore[arg-type]
+    assert decided_together == decided_alone
+    # The repeated alert was held back in both runs: each call read the state the calls before it left.
+    assert _shape(alone[0]) and _shape(alone[0]) != _shape(alone[1])
+    assert events_alone and _events(migrated_engine) == 2 * events_alone  # and appended as many events
+
+
+def test_a_batch_is_one_commit_and_keeps_the_audit_chain_whole(migrated_engine: Engine) -> None:
+    clock = FakeClock()
+    pipeline = _pipeline(migrated_engine, clock)
+    commits: list[object] = []
+    event.listen(migrated_engine, "commit", commits.append)
+
+    answers = pipeline.handle_batch(HookCallInput(_service(), body) for body in _calls(clock, "batch"))
+
+    assert len(commits) == 1
+    assert all(isinstance(answer, dict) for answer in answers)
+    with SqlUnitOfWork(migrated_engine) as uow:
+        check = uow.repo.verify_audit_chain()
+    assert check.ok and check.checked == len(answers)
+
+
+class _FailsFor(SqlPolicyUnitOfWork):
+    """A unit of work whose store refuses to record one hookInstance (a write the database turns down)."""
+
+    refused: str = ""
+
+    def __enter__(self) -> _FailsFor:
+        super().__enter__()
+        record = self.repo.record_hook_call
+
+        def refusing(call: HookCall) -> RecordedHookCall:
+            result = record(call)
+            if call.hook_instance == self.refused:
+                raise RuntimeError("refused by the store")
+            return result
+
+        self.repo.record_hook_call = refusing  # type: ignore[method-assign]
+        return self
+
+
+def test_a_call_that_cannot_be_recorded_fails_alone(migrated_engine: Engine) -> None:
+    clock = FakeClock()
+    pipeline = _pipeline(migrated_engine, clock, unit_of_work=lambda: _FailsFor(migrated_engine))
+    bodies = _calls(clock, "fails")
+    _FailsFor.refused = bodies[2]["hookInstance"]
+
+    answers = pipeline.handle_batch(HookCallInput(_service(), body) for body in bodies)
+
+    assert isinstance(answers[2], RuntimeError)
+    assert [isinstance(answer, dict) for i, answer in enumerate(answers) if i != 2] == [True] * 4
+    with migrated_engine.connect() as connection:
+        recorded = set(connection.scalars(select(HookCallRow.hook_instance)))
+        audited = connection.scalar(select(func.count()).select_from(AuditRow))
+    assert recorded == {body["hookInstance"] for i, body in enumerate(bodies) if i != 2}
+    assert audited == 4
+    with SqlUnitOfWork(migrated_engine) as uow:
+        assert uow.repo.verify_audit_chain().ok
+
+
+def test_a_call_whose_work_fails_fails_alone(migrated_engine: Engine) -> None:
+    clock = FakeClock()
+    pipeline = _pipeline(migrated_engine, clock)
+    bodies = _calls(clock, "broken")
+    bodies[1]["prefetch"] = "not a prefetch object"
+
+    answers = pipeline.handle_batch(HookCallInput(_service(), body) for body in bodies)
+
+    assert isinstance(answers[1], Exception)
+    assert sum(isinstance(answer, dict) for answer in answers) == 4
+
+
+def test_a_hook_instance_repeated_within_a_batch_is_answered_once(migrated_engine: Engine) -> None:
+    clock = FakeClock()
+    pipeline = _pipeline(migrated_engine, clock)
+    body = hook_request("retry-a", clock(), HIGH)
+
+    first, retry = pipeline.handle_batch([HookCallInput(_service(), body), HookCallInput(_service(), dict(body))])
+
+    assert first == retry and isinstance(first, dict) and first["cards"]
+    with migrated_engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(HookCallRow)) == 1
+        assert connection.scalar(select(func.count()).select_from(AuditRow)) == 1
