@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, Insert, Row, Table, bindparam, exists, select
+from sqlalchemy import Engine, Insert, Row, Table, bindparam, event, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,6 +54,8 @@ DECISION_IDS = "cds.hook_call.decision_ids"
 # The hot path's statements, as text for the session's DB-API cursor (store.driver).
 _AUDIT_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _AUDIT_HEAD_KEY = "cds.audit_log.head"  # session.info: (transaction, (seq, hash)) of the last append in it
+# session.info: the audit entries of the hook calls recorded in the transaction, chained just before it commits.
+_PENDING_AUDIT = "cds.audit_log.pending"
 _AUDIT_LOCK = "SELECT pg_advisory_xact_lock(" + str(AUDIT_CHAIN_LOCK) + ")"
 _AUDIT_COLUMNS = ("seq", "at", "actor", "kind", "subject", "payload", "prev_hash", "hash")
 _HOOK_CALL_ONCE = (
@@ -177,7 +179,8 @@ class SqlRepository:
         # traces went in with them.
         traced = all(result.trace is not None for result in call.results)
         self._session.info[DECISION_IDS] = (call.hook_instance, tuple(decision_ids), traced)
-        self.append_audit(
+        # Chained when the transaction commits (see _append_pending_audit), with any other calls recorded in it.
+        self._session.info.setdefault(_PENDING_AUDIT, []).append(
             AuditEntry(
                 actor=call.actor,
                 kind=AuditKind.HOOK_CALL,
@@ -246,14 +249,19 @@ class SqlRepository:
         return inserted
 
     def append_audit(self, entry: AuditEntry) -> AuditRecord:
+        """Chain `entry` onto the audit log now (after any entries of this transaction still waiting for its commit)."""
+        return self._append_audit([*self._session.info.pop(_PENDING_AUDIT, ()), entry])[-1]
+
+    def _append_audit(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         driver = driver_of(self._session)
         cursor = cursor_of(self._session)
         session = self._session
-        # The chain's head as this transaction left it, when it has appended before (hook calls recorded in a
-        # batch): the lock is still held and nobody else can have moved the head. Kept only outside savepoints,
-        # whose rollback could take the appended record back with it.
+        # The chain's head as this transaction left it, when it has appended before: the lock is still held and
+        # nobody else can have moved the head. Kept only outside savepoints, whose rollback could take the appended
+        # records back with them.
         transaction, nested = session.get_transaction(), session.get_nested_transaction()
         known = session.info.get(_AUDIT_HEAD_KEY)
+        records: list[AuditRecord] = []
         try:
             if known is not None and known[0] is transaction and nested is None:
                 head = known[1]
@@ -263,18 +271,24 @@ class SqlRepository:
                 # On SQLite the transaction began IMMEDIATE (see store.db), so it already holds the only writer lock.
                 cursor.execute(_AUDIT_HEAD)
                 head = cursor.fetchone()
-            record = audit.extend(entry, 0, GENESIS_HASH) if head is None else audit.extend(entry, head[0], head[1])
-            row = (
-                *(record.seq, record.at, record.actor, record.kind, record.subject),
-                *(record.payload, record.prev_hash, record.hash),
-            )
+            for entry in entries:
+                record = audit.extend(entry, 0, GENESIS_HASH) if head is None else audit.extend(entry, *head)
+                records.append(record)
+                head = (record.seq, record.hash)
+            rows = [
+                (
+                    *(record.seq, record.at, record.actor, record.kind, record.subject),
+                    *(record.payload, record.prev_hash, record.hash),
+                )
+                for record in records
+            ]
             session.info.pop(_AUDIT_HEAD_KEY, None)
-            insert_rows(cursor, driver, _AUDIT, _AUDIT_COLUMNS, [row])
+            insert_rows(cursor, driver, _AUDIT, _AUDIT_COLUMNS, rows)
             if nested is None:
-                session.info[_AUDIT_HEAD_KEY] = (transaction, (record.seq, record.hash))
+                session.info[_AUDIT_HEAD_KEY] = (transaction, head)
         finally:
             cursor.close()
-        return record
+        return records
 
     def audit_records(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
         query = select(_AUDIT).where(_AUDIT.c.seq > after_seq).order_by(_AUDIT.c.seq).limit(limit)
@@ -378,3 +392,20 @@ class SqlUnitOfWork:
         if self._session is None:
             raise RuntimeError("use the unit of work inside a `with` block")
         return self._session
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending_audit(session: Session) -> None:
+    """The audit records of the hook calls a transaction recorded, chained onto the log as it commits, in one
+    statement: on PostgreSQL the chain's lock is then held from here to the commit only, not while the calls'
+    other rows are written (a batch of calls would otherwise hold it throughout, and every other worker with it)."""
+    pending = session.info.pop(_PENDING_AUDIT, None)
+    if pending:
+        SqlRepository(session)._append_audit(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_audit(session: Session, _previous: Any) -> None:
+    # The calls they describe were rolled back with the transaction.
+    if not session.in_transaction():
+        session.info.pop(_PENDING_AUDIT, None)
