@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from policy.document import bundled_policy
@@ -21,8 +21,9 @@ from policy.port import Indicator
 from policy.silences import create_silence, expire_silence
 from policy.stages import BAND_INDICATOR
 from policy.state import InMemoryPolicyState, PolicyState
-from store.db import make_session_factory
-from store.policy_state import SqlPolicyState, record_events
+from store import migrate
+from store.db import make_engine, make_session_factory
+from store.policy_state import _SNAPSHOT_SQL, SqlPolicyState, record_events
 from tests.strategies import POLICY_BANDS, policy_histories
 
 DETERIORATION = RoutedPolicy(bundled_policy("deterioration"))
@@ -169,3 +170,29 @@ def test_a_running_silence_comes_back_whole_from_the_database(migrated_engine: E
         (silence,) = SqlPolicyState(session).silences(START + timedelta(hours=1))
 
     assert silence == created.silence  # type: ignore[union-attr]
+
+
+@pytest.mark.postgres
+def test_a_patients_snapshot_reads_by_index_however_long_the_log(database_url: str) -> None:
+    """The hook path reads one patient's state on every call: on PostgreSQL its statement must not scan the whole
+    event log (every patient's history), as `id IN (subquery)` was planned before the table was analysed."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL planner property")
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO policy_events (at, kind, patient_key, alert_key, interruptive, payload)"
+                    " SELECT now(), (ARRAY['OutputEvaluated', 'AlertSurfaced', 'AlertDismissed',"
+                    " 'EscalationStarted'])[1 + g % 4], 'p' || (g % 2000), 'k' || (g % 3), false, '{}'"
+                    " FROM generate_series(1, 20000) g"
+                )
+            )
+        with engine.connect() as connection:
+            plan = "\n".join(row[0] for row in connection.execute(text("EXPLAIN " + _SNAPSHOT_SQL[True]), {"p": "p7"}))
+    finally:
+        engine.dispose()
+
+    assert "Seq Scan on policy_events" not in plan
