@@ -87,13 +87,17 @@ class Settings(BaseSettings):
     @property
     def resolved_hook_threads(self) -> int:
         """Hook calls' threads in each worker process. The calls' Python work holds the interpreter lock, so threads
-        only pay where a call waits: on PostgreSQL its round trips to the server (8 threads: about 20 % more calls
-        a second than 1, measured in process). On SQLite a call never waits on a network and its transaction holds
-        the only writer lock throughout, so a second thread only interleaves two calls: each then ran about 25 %
-        slower (CPU a call), the others' commits emptying its connection's page cache (3.5x the bytes read)."""
+        only pay where a call waits: on PostgreSQL its round trips to the server. A free thread takes every call
+        queued and records them in one transaction (api.hook_runner), so fewer threads mean bigger batches and fewer
+        commits: on the hook benchmark against a local server, 2 threads answered 162 calls a second, 1 thread 154
+        and 8 threads 132 (each of the 8 mostly took one call at a time, and spent twice the CPU a call). Two, not
+        one, so that a call stuck on a slow scorer leaves a thread for the others. A database further away (longer
+        round trips) may want more. On SQLite a call never waits on a network and its transaction holds the only
+        writer lock throughout, so a second thread only interleaves two calls: each then ran about 25 % slower
+        (CPU a call), the others' commits emptying its connection's page cache (3.5x the bytes read)."""
         if self.hook_threads is not None:
             return self.hook_threads
-        return 1 if self.embedded_database else 8
+        return 1 if self.embedded_database else 2
 
     @property
     def embedded_database(self) -> bool:

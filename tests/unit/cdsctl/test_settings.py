@@ -14,7 +14,7 @@ def test_hook_calls_run_one_at_a_time_on_sqlite_and_on_a_pool_on_postgresql() ->
     # threads cover the round trips to the server.
     assert Settings(database_url="").resolved_hook_threads == 1
     assert Settings(database_url="sqlite:///var/other.sqlite3").resolved_hook_threads == 1
-    assert Settings(database_url=PG).resolved_hook_threads == 8
+    assert Settings(database_url=PG).resolved_hook_threads == 2
 
 
 @pytest.mark.parametrize("url", ["", PG])
