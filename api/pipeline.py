@@ -173,16 +173,20 @@ class HookPipeline:
             if len(prepared) == 1:
                 outcomes[prepared[0].index] = exc
                 return outcomes
+            log.warning("hook.batch_recorded_one_by_one", calls=len(prepared), error=type(exc).__name__)
             recorded = []
             for call in prepared:
                 try:
                     with self._unit_of_work() as uow:
                         recorded.append(call.input.run(self._record, uow, call))
                         uow.commit()
-                except Exception as exc:
-                    outcomes[call.index] = exc
+                except Exception as failure:
+                    outcomes[call.index] = failure
         for result in recorded:
-            outcomes[result.call.index] = result.call.input.run(self._finish, result)
+            try:
+                outcomes[result.call.index] = result.call.input.run(self._finish, result)
+            except Exception as exc:  # recorded, so nothing is lost; this call alone is answered as failed
+                outcomes[result.call.index] = exc
         return outcomes
 
     def _prepare(self, index: int, call: HookCallInput, candidates: dict[str, list[CandidateRecord]]) -> _Prepared:

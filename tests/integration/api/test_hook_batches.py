@@ -3,6 +3,7 @@ after another, and one call's failure only that call's. On SQLite and PostgreSQL
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, event, func, select
@@ -10,6 +11,8 @@ from sqlalchemy import Engine, event, func, select
 from api.pipeline import HookCallInput, HookPipeline
 from policy.document import bundled_policy
 from policy.engine import RoutedPolicy
+from policy.port import Decision
+from shadow.live import NoShadow, ShadowPlan
 from store.policy_state import SqlPolicyUnitOfWork
 from store.port import HookCall, RecordedHookCall
 from store.repository import SqlUnitOfWork
@@ -150,3 +153,36 @@ def test_a_hook_instance_repeated_within_a_batch_is_answered_once(migrated_engin
     with migrated_engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(HookCallRow)) == 1
         assert connection.scalar(select(func.count()).select_from(AuditRow)) == 1
+
+
+class _ShadowFailsFor(NoShadow):
+    """Shadow work that fails for one hookInstance, after its call was recorded (a fault past the commit)."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+
+    def submit(self, plan: ShadowPlan, hook_instance: str, served: Sequence[Decision], *, role: str) -> None:
+        if hook_instance == self.refused:
+            raise RuntimeError("shadow queue broken")
+
+
+def test_a_call_failing_after_the_commit_fails_alone_and_stays_recorded(migrated_engine: Engine) -> None:
+    clock = FakeClock()
+    bodies = _calls(clock, "after")
+    pipeline = HookPipeline(
+        scorers={"news2": _news2()},
+        policies={"deterioration": RoutedPolicy(bundled_policy("deterioration"))},
+        unit_of_work=lambda: SqlPolicyUnitOfWork(migrated_engine),
+        salt=SALT,
+        clock=clock,
+        shadow=_ShadowFailsFor(bodies[1]["hookInstance"]),
+    )
+
+    answers = pipeline.handle_batch(HookCallInput(_service(), body) for body in bodies)
+
+    assert isinstance(answers[1], RuntimeError)
+    assert [isinstance(answer, dict) for i, answer in enumerate(answers) if i != 1] == [True] * 4
+    # Its failure came after the commit: its record, and every other call's, is kept.
+    with migrated_engine.connect() as connection:
+        recorded = set(connection.scalars(select(HookCallRow.hook_instance)))
+    assert recorded == {body["hookInstance"] for body in bodies}
