@@ -7,6 +7,7 @@ path only does a dictionary lookup and one multiply-add, because each (from, to,
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -109,9 +110,10 @@ def _cached_conversion(from_unit: str, to_unit: str, kind: str | None) -> tuple[
                 raise UnitConversionError(f"cannot convert {from_unit!r} to {to_unit!r}") from exc
             per_mole = registry.Quantity(molar_mass, "g/mol")
             # Mass concentration -> substance concentration divides by the molar mass; the reverse multiplies.
-            for candidate in (quantity / per_mole, quantity * per_mole):
+            # Each product is formed inside the try: for an offset unit (Cel) pint refuses the product itself.
+            for towards in (operator.truediv, operator.mul):
                 try:
-                    return float(candidate.to(dst_units).magnitude) / dst_mag
+                    return float(towards(quantity, per_mole).to(dst_units).magnitude) / dst_mag
                 except Exception:  # noqa: S112 - trying the other direction; both failing is reported below.
                     continue
             raise UnitConversionError(

@@ -178,6 +178,19 @@ def test_a_unit_of_the_wrong_dimension_is_unconvertible_and_keeps_its_source() -
     )
 
 
+def test_a_lactate_sent_in_a_temperature_unit_is_unconvertible_not_unreadable() -> None:
+    # Lactate converts through its molar mass when the units differ; an offset unit used to break that conversion,
+    # and the whole resource was lost as "unreadable" instead of kept with its reason.
+    [obs], issues = read(observation("2524-7", 2.0, "Cel"))
+    assert (obs.kind, obs.value, obs.excluded, obs.source_value) == (
+        "lactate",
+        None,
+        ExclusionReason.UNCONVERTIBLE_UNIT,
+        2.0,
+    )
+    assert issues == []
+
+
 def test_a_value_without_any_time_is_excluded() -> None:
     resource = observation("8867-4", 70, "/min")
     del resource["effectiveDateTime"]

@@ -67,6 +67,14 @@ def test_mass_to_substance_without_a_molar_mass_is_refused() -> None:
         convert(100.0, "mg/dL", "mmol/L")
 
 
+@pytest.mark.parametrize(("unit", "kind", "canonical"), [("Cel", "lactate", "mmol/L"), ("[degF]", "glucose", "mg/dL")])
+def test_a_temperature_unit_on_a_substance_is_unconvertible_not_an_error(unit: str, kind: str, canonical: str) -> None:
+    # The molar-mass fallback multiplies the quantity; pint refuses any product of an offset unit.
+    with pytest.raises(UnitConversionError):
+        convert(2.0, unit, canonical, kind)
+    assert to_canonical(2.0, unit, canonical, kind) is ExclusionReason.UNCONVERTIBLE_UNIT
+
+
 def test_coulomb_is_never_read_as_celsius() -> None:
     with pytest.raises(UnitConversionError):
         convert(37.0, "C", "Cel")
