@@ -10,6 +10,7 @@ import math
 import re
 import sys
 from datetime import datetime
+from typing import Any
 
 from clinical.codes import BY_KIND, BY_LOINC, CONSCIOUSNESS_LOINC, OXYGEN_THERAPY_KIND, Quantity
 from clinical.conditions import FLAG_CODE_VALUES
@@ -57,9 +58,11 @@ _PLAIN_CODES: dict[str, tuple[Quantity, float, float]] = {
 def read_plain_observation(resource: Json, prov: Provenance) -> Observation | None:
     """The usable value of an Observation of the commonest shape, else None: then read_observation reads it.
 
-    The shape: one Coding, a LOINC code of _PLAIN_CODES; a status that excludes nothing; a valid effectiveDateTime;
-    no components and no dataAbsentReason; a plausible JSON number in a UCUM Quantity of the canonical unit. For
-    such a resource read_observation gives exactly [this Observation] and no issue, and it raises no care flag.
+    The shape: a LOINC code of _PLAIN_CODES, alone or the one read_observation maps among several Codings (EHRs
+    often send their own code beside LOINC) none of which could raise a care flag; a status that excludes nothing;
+    a valid effectiveDateTime; no components and no dataAbsentReason; a plausible JSON number in a UCUM Quantity of
+    the canonical unit. For such a resource read_observation gives exactly [this Observation] and no issue, and it
+    raises no care flag.
     Nearly every Observation of a hook call has this shape, and reading it in one pass halves its cost.
     """
     if type(resource) is not dict:
@@ -70,12 +73,15 @@ def read_plain_observation(resource: Json, prov: Provenance) -> Observation | No
         if type(code) is not dict:
             return None
         coding = code["coding"]
-        if type(coding) is not list or len(coding) != 1:
+        if type(coding) is not list or not coding:
             return None
-        coded = coding[0]
-        if type(coded) is not dict or coded["system"] != LOINC_SYSTEM:
-            return None
-        loinc = coded["code"]
+        if len(coding) == 1:
+            coded = coding[0]
+            if type(coded) is not dict or coded["system"] != LOINC_SYSTEM:
+                return None
+            loinc = coded["code"]
+        else:
+            loinc = _mapped_loinc(coding)
         status = resource["status"]
         source = resource["effectiveDateTime"]
         value_quantity = resource["valueQuantity"]
@@ -109,6 +115,28 @@ def read_plain_observation(resource: Json, prov: Provenance) -> Observation | No
     return new_observation(
         quantity.kind, quantity.loinc, value, quantity.unit, effective, source, status, prov, value, unit
     )
+
+
+def _mapped_loinc(coding: list[Any]) -> str | None:
+    """The LOINC code read_observation maps among several Codings (the first LOINC code it knows), or None when
+    reading them needs more than that code: a consciousness code is read as an answer, and a code that could raise
+    a care flag (in any system, as may_flag tests) sends the resource to flag_hit."""
+    mapped = None
+    for item in coding:
+        if type(item) is not dict:
+            continue
+        code = item.get("code")
+        if type(code) is not str:
+            continue
+        if code in FLAG_CODE_VALUES:
+            return None
+        if item.get("system") != LOINC_SYSTEM:
+            continue
+        if code == CONSCIOUSNESS_LOINC:
+            return None
+        if mapped is None and (code == _ARTERIAL_OR_PULSE_OX_LOINC or code in BY_LOINC):
+            mapped = code
+    return mapped
 
 
 def read_observation(resource: Json, prov: Provenance, issues: list[NormalisationIssue]) -> list[Observation]:

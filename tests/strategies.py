@@ -8,7 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from clinical.codes import QUANTITIES
+from clinical.codes import CONSCIOUSNESS_LOINC, QUANTITIES
+from clinical.conditions import FLAG_CODE_VALUES
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -167,6 +168,23 @@ _near_plain_values = st.one_of(
 )
 
 
+# A Coding an EHR may send beside (or before) the LOINC one: its own code, another LOINC code (a plain one, one read
+# by more than its code, a consciousness answer's), a code that may raise a care flag, or not a Coding at all.
+_other_codings = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "system": st.sampled_from([LOINC, "http://snomed.info/sct", "urn:oid:1.2.840.114350"]),
+            "code": st.one_of(
+                st.text(max_size=9),
+                st.sampled_from([q.loinc for q in QUANTITIES]),
+                st.sampled_from(["2708-6", "59408-5", CONSCIOUSNESS_LOINC, *sorted(FLAG_CODE_VALUES)]),
+            ),
+        }
+    ),
+    json_values,
+)
+
+
 @st.composite
 def near_plain_observations(draw: st.DrawFn) -> dict[str, Any]:
     """Observations of the commonest shape (one LOINC code, a value in the canonical UCUM unit), each element of
@@ -183,18 +201,18 @@ def near_plain_observations(draw: st.DrawFn) -> dict[str, Any]:
         "effectiveDateTime": draw(fhir_datetimes()),
         "valueQuantity": value_quantity,
     }
-    # The Coding list and its Coding as built: a change may replace the whole code, and later ones still apply.
+    # The Coding list and its LOINC Coding as built: a change may replace the whole code, and later ones still apply.
     codings = resource["code"]["coding"]
+    loinc_coding = codings[0]
     changes: dict[str, Callable[[], None]] = {
         "status": lambda: resource.update(status=draw(st.one_of(statuses, json_values))),
         "code": lambda: resource.update(code=draw(json_values)),
-        "coding": lambda: codings.append(
-            {"system": draw(st.sampled_from([LOINC, "http://snomed.info/sct"])), "code": draw(st.text(max_size=9))}
-        ),
-        "loinc": lambda: codings[0].update(
+        "coding": lambda: codings.append(draw(_other_codings)),
+        "coding_first": lambda: codings.insert(0, draw(_other_codings)),
+        "loinc": lambda: loinc_coding.update(
             code=draw(st.one_of(st.sampled_from(["2708-6", "3150-0", "3151-8", "67775-7", "75320-2"]), json_values))
         ),
-        "system": lambda: codings[0].update(system=draw(json_values)),
+        "system": lambda: loinc_coding.update(system=draw(json_values)),
         "time": lambda: resource.update(effectiveDateTime=draw(st.one_of(st.text(max_size=12), json_values))),
         "unit": lambda: value_quantity.update(code=draw(st.sampled_from(["[degF]", "mmol/L", "/min", "%", "1"]))),
         "unit_system": lambda: value_quantity.update(system=draw(json_values)),
@@ -205,6 +223,17 @@ def near_plain_observations(draw: st.DrawFn) -> dict[str, Any]:
     }
     for change in draw(st.lists(st.sampled_from(sorted(changes)), max_size=2)):
         changes[change]()
+    return resource
+
+
+@st.composite
+def multi_coded_observations(draw: st.DrawFn) -> dict[str, Any]:
+    """A near-plain Observation with one to three more Codings, each before or after the ones it has."""
+    resource = draw(near_plain_observations())
+    code = resource.get("code")
+    if type(code) is dict and type(code.get("coding")) is list:
+        for other in draw(st.lists(_other_codings, min_size=1, max_size=3)):
+            code["coding"].insert(draw(st.integers(0, len(code["coding"]))), other)
     return resource
 
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clinical.conditions import may_flag
+from clinical.codes import CONSCIOUSNESS_LOINC
+from clinical.conditions import FLAG_CODE_VALUES, may_flag
 from clinical.model import ExclusionReason, NormalisationIssue, Observation, Provenance
 from clinical.observations import read_observation, read_plain_observation
-from tests.strategies import mangled_observations, near_plain_observations, observations
+from tests.strategies import mangled_observations, multi_coded_observations, near_plain_observations, observations
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -211,8 +212,24 @@ def test_a_vital_sign_in_its_canonical_unit_is_read_in_one_pass() -> None:
     assert read_plain_observation(observation("8867-4", 88, "{beats}/min"), PROV) is None  # a unit to convert
 
 
+def test_a_vital_sign_coded_twice_is_read_in_one_pass_unless_a_code_asks_for_more() -> None:
+    own = {"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.707679", "code": "5", "display": "Pulse"}
+    twice = observation("8867-4", 88, "/min")
+    twice["code"]["coding"].insert(0, own)
+    assert read_plain_observation(twice, PROV) == read(twice)[0][0]
+    assert read_plain_observation(twice, PROV) == read_plain_observation(observation("8867-4", 88, "/min"), PROV)
+    # A second LOINC code that read_observation reads differently, or a code that may raise a care flag: the
+    # general reader decides.
+    for other in ("2708-6", CONSCIOUSNESS_LOINC, next(iter(FLAG_CODE_VALUES))):
+        resource = observation("8867-4", 88, "/min")
+        resource["code"]["coding"].insert(0, {"system": LOINC, "code": other})
+        assert read_plain_observation(resource, PROV) is None
+
+
 @settings(max_examples=400, deadline=None)
-@given(resource=st.one_of(near_plain_observations(), observations(), mangled_observations()))
+@given(
+    resource=st.one_of(near_plain_observations(), multi_coded_observations(), observations(), mangled_observations())
+)
 def test_a_plain_observation_is_exactly_what_read_observation_gives_and_raises_no_flag(
     resource: dict[str, Any],
 ) -> None:
