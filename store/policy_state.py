@@ -47,21 +47,11 @@ from policy.port import EscalationStep, Indicator, Reason
 from policy.state import Escalation
 from store.documents import LEAVES, plain_json
 from store.driver import Driver, cursor_of, driver_of, insert_rows
+from store.pending import EVENT_COLUMNS, PendingCall, pending_rows, write_pending
 from store.repository import DECISION_IDS, SqlUnitOfWork
 from store.tables import DecisionRow, PolicyEventRow, RiskOutputRow
 
 _EVENTS: Table = PolicyEventRow.__table__  # type: ignore[assignment]
-_EVENT_COLUMNS = (
-    "at",
-    "kind",
-    "patient_key",
-    "alert_key",
-    "unit_id",
-    "until",
-    "interruptive",
-    "payload",
-    "decision_id",
-)
 _KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
@@ -198,6 +188,20 @@ def _columns(event: PolicyEvent) -> dict[str, Any]:
     return columns
 
 
+def _event_rows(events: Sequence[PolicyEvent]) -> list[tuple[Any, ...]]:
+    """The events' rows in EVENT_COLUMNS order, without the last column (the decision's id)."""
+    rows = []
+    for event in events:
+        columns = _columns(event)
+        rows.append(
+            (
+                *(event.at, _kind(event), columns["patient_key"], columns["alert_key"], columns["unit_id"]),
+                *(columns.get("until"), columns.get("interruptive", False), _encode(event)),
+            )
+        )
+    return rows
+
+
 def record_events(
     session: Session, events: Sequence[PolicyEvent], decision_ids: Sequence[int | None] | None = None
 ) -> None:
@@ -208,23 +212,23 @@ def record_events(
     ids = list(decision_ids) if decision_ids is not None else [None] * len(events)
     if len(ids) != len(events):
         raise ValueError("decision_ids must be parallel to events")
-    rows = []
-    for event, decision_id in zip(events, ids, strict=True):
-        columns = _columns(event)
-        rows.append(
-            (
-                *(event.at, _kind(event), columns["patient_key"], columns["alert_key"], columns["unit_id"]),
-                *(columns.get("until"), columns.get("interruptive", False), _encode(event), decision_id),
-            )
-        )
+    # Any hook call's events still waiting go in first: insertion order is the state's order.
+    write_pending(session)
+    rows = [(*row, decision_id) for row, decision_id in zip(_event_rows(events), ids, strict=True)]
     driver = driver_of(session)
     cursor = cursor_of(session)
     try:
         # In order (the "newest" reads go by id): on PostgreSQL the ordered form that returns the ids draws them so.
-        insert_rows(cursor, driver, _EVENTS, _EVENT_COLUMNS, rows, returning_ids=driver.postgres)
+        insert_rows(cursor, driver, _EVENTS, EVENT_COLUMNS, rows, returning_ids=driver.postgres)
     finally:
         cursor.close()
+    _appended(session, events)
+
+
+def _appended(session: Session, events: Sequence[PolicyEvent]) -> None:
     session.info[_WRITES] = session.info.get(_WRITES, 0) + 1
+    if any(isinstance(event, SilenceCreated | SilenceExpired) for event in events):
+        session.info.pop(_SILENCE_ROWS, None)
     # Ladders and holds arm their durable timers in this same transaction: never one without the other.
     arm_timers(session, events)
 
@@ -316,6 +320,8 @@ _SILENCES_SQL = (
     " ORDER BY id"
 )
 _PATIENT_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+# The silences' rows as a transaction read them: (transaction, the `now` read for, rows); see _silences.
+_SILENCE_ROWS = "cds.policy_events.silences"
 # Bumped on a session by every append, so a state read after its own transaction appended reads afresh.
 _WRITES = "cds.policy_events.writes"
 
@@ -400,6 +406,9 @@ class SqlPolicyState:
         self._fresh()
         found = self._patients.get(patient)
         if found is None:
+            waiting = pending_rows(self._session)
+            if waiting is not None and waiting.has_patient(patient):
+                write_pending(self._session)  # this patient's history includes rows still waiting (store.pending)
             found = self._patients[patient] = self._load(patient)
         return found
 
@@ -536,7 +545,19 @@ class SqlPolicyState:
         return silences
 
     def _silences(self, now: datetime) -> tuple[Silence, ...]:
-        rows = self._rows(_SILENCES_SQL, {"now": self._driver.instant(now)})
+        waiting = pending_rows(self._session)
+        if waiting is not None and waiting.has_silences:
+            write_pending(self._session)
+        # Read once a transaction (a batch of hook calls): the rows read for an earlier `now` hold every silence
+        # still active at a later one, and the fold below keeps only those. A silence event appended in the
+        # transaction drops them (_appended); one created elsewhere meanwhile counts from the next transaction.
+        transaction = self._session.get_transaction()
+        read = self._session.info.get(_SILENCE_ROWS)
+        if read is not None and read[0] is transaction and read[1] <= now:
+            rows = read[2]
+        else:
+            rows = self._rows(_SILENCES_SQL, {"now": self._driver.instant(now)})
+            self._session.info[_SILENCE_ROWS] = (transaction, now, rows)
         # Fold as the in-memory state does: a re-created silence replaces the earlier one, an expiry shortens it.
         folded: dict[str, Silence] = {}
         for kind, payload in rows:
@@ -557,24 +578,44 @@ class SqlPolicyState:
         parameters: dict[str, Any] = {"yes": True, "since": self._driver.instant(since)}
         if unit_id is not None:
             parameters["unit"] = unit_id
-        return self._count(statement, parameters)
+        # The cards of the transaction's calls whose rows still wait (store.pending) count as the stored ones do.
+        waiting = pending_rows(self._session)
+        pending = waiting.interruptive_since(unit_id, since) if waiting is not None else 0
+        return self._count(statement, parameters) + pending
 
 
 def record_evaluations(session: Session, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:
     """Store each evaluation's trace and ladder on its decision (unless they went in with it), and append its events
     tagged with that decision. `evaluations` are in the order of the hook call's results, which is the order its
     decisions were inserted."""
-    # The repository leaves the ids it just inserted on the session; anything else asks the database.
+    # The repository leaves the call's rows on the session (store.pending); anything else asks the database.
     recorded = session.info.get(DECISION_IDS)
     traced = False
+    pending: PendingCall | None = None
+    decision_ids: Sequence[int] = ()
     if recorded is not None and recorded[0] == hook_instance:
-        decision_ids: Sequence[int] = recorded[1]
-        traced = recorded[2]
+        pending, traced = recorded[1], recorded[2]
+        if len(pending.decisions) != len(evaluations):
+            raise RuntimeError("the hook call's stored decisions do not line up with its evaluations")
+        waiting = pending_rows(session)
+        if traced and pending.decision_ids is None and waiting is not None and waiting.calls:
+            # The common case: the events wait with the call's other rows, tagged by the index of their decision.
+            events = [event for evaluation in evaluations for event in evaluation.events]
+            indexes = [index for index, evaluation in enumerate(evaluations) for _ in evaluation.events]
+            waiting.add_events(pending, _event_rows(events), indexes)
+            _appended(session, events)
+            if session.get_nested_transaction() is not None:
+                write_pending(session)  # a savepoint holds no waiting rows (store.pending)
+            return
+        if pending.decision_ids is None:
+            write_pending(session)  # the traces below are set by the decisions' ids
+        assert pending.decision_ids is not None
+        decision_ids = pending.decision_ids
     else:
         decision_ids = session.scalars(_DECISION_IDS_OF_CALL, {"hook_instance": hook_instance}).all()
     if len(decision_ids) != len(evaluations):
         raise RuntimeError("the hook call's stored decisions do not line up with its evaluations")
-    events: list[PolicyEvent] = []
+    events = []
     tags: list[int | None] = []
     traces = []
     for decision_id, evaluation in zip(decision_ids, evaluations, strict=True):

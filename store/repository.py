@@ -23,6 +23,7 @@ from store.documents import (
     plain_json,
 )
 from store.driver import cursor_of, driver_of, insert_rows
+from store.pending import PendingCall, pending_rows, write_pending
 from store.port import (
     GENESIS_HASH,
     AuditEntry,
@@ -44,11 +45,8 @@ _VERIFY_BATCH = 1000
 _AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
 _HOOK_CALLS: Table = HookCallRow.__table__  # type: ignore[assignment]
 _FEEDBACK: Table = FeedbackRow.__table__  # type: ignore[assignment]
-_RISK_OUTPUTS: Table = RiskOutputRow.__table__  # type: ignore[assignment]
-_DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
-_CARDS: Table = CardRow.__table__  # type: ignore[assignment]
-# Where a hook call's decision ids wait for the policy state to tag its events with them (same session), with
-# whether the decisions' traces were stored with them.
+# Where a hook call's pending rows (store.pending) wait for the policy state to tag its events with their decisions
+# (same session), with whether the decisions' traces go in with them.
 DECISION_IDS = "cds.hook_call.decision_ids"
 
 # The hot path's statements, as text for the session's DB-API cursor (store.driver).
@@ -63,15 +61,6 @@ _HOOK_CALL_ONCE = (
     " VALUES (:hook_instance, :service_id, :hook, :actor, :patient_key, :encounter_id, :response, :received_at)"
     " ON CONFLICT (hook_instance) DO NOTHING RETURNING id"
 )
-_RISK_OUTPUT_COLUMNS = (
-    *("hook_instance", "scorer_id", "scorer_version", "score", "band", "partial", "missing", "explanation"),
-    *("features", "input_hash", "as_of", "patient_key", "encounter_id", "recorded_at"),
-)
-_DECISION_COLUMNS = (
-    *("risk_output_id", "action", "reasons", "policy_id", "policy_version", "route", "inputs_hash", "decided_at"),
-    *("delay_until", "trace", "escalation"),
-)
-_CARD_COLUMNS = ("uuid", "decision_id", "hook_instance", "service_id", "body", "created_at")
 _HOOK_CALL_RESPONSE = select(_HOOK_CALLS.c.response).where(_HOOK_CALLS.c.hook_instance == bindparam("hook_instance"))
 
 
@@ -105,80 +94,59 @@ class SqlRepository:
                 if previous is None:
                     raise RuntimeError("hook call conflicted on its hookInstance, yet no stored call was found")
                 return RecordedHookCall(response=previous, created=False)
-            # One multi-row statement per table on the session's DB-API cursor: SQLAlchemy's execution machinery
-            # cost more than the writes themselves.
-            output_ids = insert_rows(
-                cursor,
-                driver,
-                _RISK_OUTPUTS,
-                _RISK_OUTPUT_COLUMNS,
-                [
-                    (
-                        call.hook_instance,
-                        output.scorer_id,
-                        output.scorer_version,
-                        output.score,
-                        output.band,
-                        output.partial,
-                        list(output.missing),
-                        explanation_document(output),
-                        features_document(output),
-                        output.input_hash,
-                        output.as_of,
-                        call.patient_key,
-                        call.encounter_id,
-                        call.received_at,
-                    )
-                    for output in (result.output for result in call.results)
-                ],
-                returning_ids=True,
-            )
-            decision_ids = insert_rows(
-                cursor,
-                driver,
-                _DECISIONS,
-                _DECISION_COLUMNS,
-                [
-                    (
-                        output_id,
-                        str(decision.action),
-                        [str(reason) for reason in decision.reasons],
-                        decision.policy_id,
-                        decision.policy_version,
-                        decision.route,
-                        decision.inputs_hash,
-                        decision.decided_at,
-                        decision.delay_until,
-                        result.trace,
-                        None if result.trace is None else plain_json(decision.escalation),
-                    )
-                    for result, decision, output_id in zip(
-                        call.results, (r.decision for r in call.results), output_ids, strict=True
-                    )
-                ],
-                returning_ids=True,
-            )
-            carded = [
-                (result.card, decision_id)
-                for result, decision_id in zip(call.results, decision_ids, strict=True)
-                if result.card is not None
-            ]
-            insert_rows(
-                cursor,
-                driver,
-                _CARDS,
-                _CARD_COLUMNS,
-                [
-                    (card_uuid(card), decision_id, call.hook_instance, call.service_id, body, call.received_at)
-                    for (card, decision_id), body in zip(carded, _card_bodies(call, response), strict=True)
-                ],
-            )
         finally:
             cursor.close()
-        # The decision ids in results order, so that the policy state need not query them back, and whether their
-        # traces went in with them.
+        # The call's other rows wait on the session and go in with the other calls of its transaction (store.pending).
+        pending = PendingCall(
+            [
+                (
+                    call.hook_instance,
+                    output.scorer_id,
+                    output.scorer_version,
+                    output.score,
+                    output.band,
+                    output.partial,
+                    list(output.missing),
+                    explanation_document(output),
+                    features_document(output),
+                    output.input_hash,
+                    output.as_of,
+                    call.patient_key,
+                    call.encounter_id,
+                    call.received_at,
+                )
+                for output in (result.output for result in call.results)
+            ],
+            [
+                (
+                    str(decision.action),
+                    [str(reason) for reason in decision.reasons],
+                    decision.policy_id,
+                    decision.policy_version,
+                    decision.route,
+                    decision.inputs_hash,
+                    decision.decided_at,
+                    decision.delay_until,
+                    result.trace,
+                    None if result.trace is None else plain_json(decision.escalation),
+                )
+                for result, decision in zip(call.results, (r.decision for r in call.results), strict=True)
+            ],
+        )
+        carded = [(index, result.card) for index, result in enumerate(call.results) if result.card is not None]
+        pending.cards = [
+            (index, (card_uuid(card), call.hook_instance, call.service_id, body, call.received_at))
+            for (index, card), body in zip(carded, _card_bodies(call, response), strict=True)
+        ]
+        rows = pending_rows(self._session, create=True)
+        assert rows is not None
+        rows.add_call(pending)
+        # The call's pending rows, so that the policy state tags its events with their decisions, and whether the
+        # decisions' traces went in with them.
         traced = all(result.trace is not None for result in call.results)
-        self._session.info[DECISION_IDS] = (call.hook_instance, tuple(decision_ids), traced)
+        self._session.info[DECISION_IDS] = (call.hook_instance, pending, traced)
+        if self._session.get_nested_transaction() is not None:
+            write_pending(self._session)  # a savepoint holds no waiting rows (store.pending)
         # Chained when the transaction commits (see _append_pending_audit), with any other calls recorded in it.
         self._session.info.setdefault(_PENDING_AUDIT, []).append(
             AuditEntry(
@@ -399,6 +367,8 @@ def _append_pending_audit(session: Session) -> None:
     """The audit records of the hook calls a transaction recorded, chained onto the log as it commits, in one
     statement: on PostgreSQL the chain's lock is then held from here to the commit only, not while the calls'
     other rows are written (a batch of calls would otherwise hold it throughout, and every other worker with it)."""
+    # The calls' waiting rows first (store.pending), then their audit records.
+    write_pending(session)
     pending = session.info.pop(_PENDING_AUDIT, None)
     if pending:
         SqlRepository(session)._append_audit(pending)
