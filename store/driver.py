@@ -147,7 +147,9 @@ def _unnest_text(table: Table, columns: tuple[str, ...], returning: bool) -> str
     """PostgreSQL: one statement for any number of rows, a column's values in one array parameter. Its text never
     changes, so psycopg parses it once and the server plans it once (prepared), whatever the rows' count."""
     pg = postgresql.dialect()
-    arrays = ", ".join(f"%s::{table.c[name].type.compile(dialect=pg)}[]" for name in columns)
+    # Binary arrays (%b): in text form every element is quoted and escaped, a JSON document's every quote with it
+    # (measured: 1.1 ms against 0.11 ms for 4 rows of 2 KB documents), and the server has to undo it.
+    arrays = ", ".join(f"%b::{table.c[name].type.compile(dialect=pg)}[]" for name in columns)
     names = ", ".join(f"c{i}" for i in range(len(columns)))
     into = " ".join(("INSERT INTO", table.name, "(" + ", ".join(columns) + ")"))
     # Ids in the rows' order: sequence values are drawn in the order of the SELECT's ORDER BY (see _insert_text).
