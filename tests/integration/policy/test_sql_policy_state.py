@@ -3,7 +3,7 @@ on SQLite and PostgreSQL, so the live path decides exactly as the case runner an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,13 +14,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from policy.document import bundled_policy
-from policy.engine import RoutedPolicy
+from policy.engine import Evaluation, RoutedPolicy
 from policy.escalation import due_escalation_steps
 from policy.events import AlertAcknowledged, AlertDismissed, AlertSnoozed, PolicyEvent
 from policy.port import Indicator
 from policy.silences import create_silence, expire_silence
 from policy.stages import BAND_INDICATOR
 from policy.state import InMemoryPolicyState, PolicyState
+from scoring.port import RiskOutput
 from store import migrate
 from store.db import make_engine, make_session_factory
 from store.policy_state import _SNAPSHOT_SQL, SqlPolicyState, record_events
@@ -70,9 +71,16 @@ def _answers(state: PolicyState, now: datetime) -> dict[str, Any]:
     return out
 
 
-def _replay_both(session: Session, history: list[Any]) -> tuple[InMemoryPolicyState, datetime]:
+# How a replay records a decided output's evaluations in the database: (session, output, evaluations, patient).
+RecordDecision = Callable[[Session, RiskOutput, list[Evaluation], str], None]
+
+
+def _replay_both(
+    session: Session, history: list[Any], record_decision: RecordDecision | None = None
+) -> tuple[InMemoryPolicyState, datetime]:
     """Drive the in-memory state and the database through the same history, deciding each output against both
-    (a fresh SQL snapshot per step, as per hook call) and letting due escalation rungs fire as the timer would."""
+    (a fresh SQL snapshot per step, as per hook call) and letting due escalation rungs fire as the timer would.
+    A decision's events go in with record_events, or through `record_decision` (as a hook call records them)."""
     memory, now = InMemoryPolicyState(), START
     for wait, kind, out, ctx in history:
         now += timedelta(minutes=wait)
@@ -83,6 +91,13 @@ def _replay_both(session: Session, history: list[Any]) -> tuple[InMemoryPolicySt
             on_sql = DETERIORATION.evaluate_all([out], ctx, SqlPolicyState(session), now)
             assert on_sql == on_memory
             events = list(on_memory[0].events)
+            if record_decision is not None:
+                record_decision(session, out, on_sql, patient)
+                # The rungs due now go in after the call's events, as below.
+                due = due_escalation_steps(memory, now)
+                memory.apply([*events, *due])
+                record_events(session, due)
+                continue
         elif kind == "dismiss":
             indicator = BAND_INDICATOR.get(out.band, Indicator.INFO)
             events = [AlertDismissed(patient, out.scorer_id, out.band, indicator, now)]

@@ -5,8 +5,6 @@ should keep. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,33 +14,26 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from policy.engine import Evaluation
-from policy.escalation import due_escalation_steps
-from policy.events import AlertAcknowledged, AlertDismissed, AlertSnoozed, PolicyEvent
-from policy.port import Indicator, Reason
-from policy.stages import BAND_INDICATOR
-from policy.state import InMemoryPolicyState
+from policy.port import Reason
 from scoring.port import RiskOutput
 from store import pending
-from store.db import make_session_factory
 from store.pending import pending_rows
 from store.policy_state import _SILENCES_SQL, SqlPolicyState, record_evaluations, record_events
 from store.port import HookCall, ScoredDecision
 from store.repository import SqlRepository
 from store.tables import CardRow, DecisionRow, HookCallRow, PolicyEventRow, RiskOutputRow
-from tests.integration.policy.test_sql_policy_state import DETERIORATION, START, UNITS, _answers, _silence
+from tests.integration.policy.test_sql_policy_state import (
+    DETERIORATION,
+    START,
+    UNITS,
+    _answers,
+    _replay_both,
+    _silence,
+    _transaction,
+)
 from tests.strategies import policy_histories
 from tests.unit.policy.support import START as NOW
 from tests.unit.policy.support import context, output
-
-
-@contextmanager
-def _transaction(engine: Engine) -> Iterator[Session]:
-    session = make_session_factory(engine)()
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
 
 
 def _record_call(
@@ -80,30 +71,11 @@ def _record_call(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=policy_histories(max_steps=15))
 def test_the_state_read_while_rows_wait_answers_as_the_in_memory_state(migrated_engine: Engine, history: Any) -> None:
-    memory, now = InMemoryPolicyState(), START
+    def record_decision(session: Session, out: RiskOutput, evaluations: list[Evaluation], patient: str) -> None:
+        _record_call(session, [out], evaluations, patient)  # its events wait on the session
+
     with _transaction(migrated_engine) as session:
-        for wait, kind, out, ctx in history:
-            now += timedelta(minutes=wait)
-            patient = ctx.patient.key or "p1"
-            events: list[PolicyEvent]
-            if kind == "decide":
-                on_memory = DETERIORATION.evaluate_all([out], ctx, memory, now)
-                on_sql = DETERIORATION.evaluate_all([out], ctx, SqlPolicyState(session), now)
-                assert on_sql == on_memory
-                memory.apply(on_memory[0].events)
-                _record_call(session, [out], on_sql, patient)  # its events wait on the session
-                events = []
-            elif kind == "dismiss":
-                events = [
-                    AlertDismissed(patient, out.scorer_id, out.band, BAND_INDICATOR.get(out.band, Indicator.INFO), now)
-                ]
-            elif kind == "snooze":
-                events = [AlertSnoozed(patient, out.scorer_id, now + timedelta(minutes=wait + 30), now)]
-            else:
-                events = [AlertAcknowledged(patient, out.scorer_id, now)]
-            events.extend(due_escalation_steps(memory, now))
-            memory.apply(events)
-            record_events(session, events)
+        memory, now = _replay_both(session, history, record_decision)
 
         # The unit's interruptive count adds the waiting cards without writing them.
         waiting = pending_rows(session)
