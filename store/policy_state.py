@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy import event as orm_events
 from sqlalchemy.orm import Session, aliased
 
 from notify.live_timers import FHIR_PATIENT_ID, arm_timers
@@ -229,6 +230,12 @@ def _appended(session: Session, events: Sequence[PolicyEvent]) -> None:
     session.info[_WRITES] = session.info.get(_WRITES, 0) + 1
     if any(isinstance(event, SilenceCreated | SilenceExpired) for event in events):
         session.info.pop(_SILENCE_ROWS, None)
+    own: list[tuple[str | None, datetime]] | None = None
+    for event in events:
+        if isinstance(event, AlertSurfaced) and event.interruptive:
+            if own is None:
+                own = _own_interruptive(session)
+            own.append((event.unit_id, event.at))
     # Ladders and holds arm their durable timers in this same transaction: never one without the other.
     arm_timers(session, events)
 
@@ -322,6 +329,28 @@ _SILENCES_SQL = (
 _PATIENT_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 # The silences' rows as a transaction read them: (transaction, the `now` read for, rows); see _silences.
 _SILENCE_ROWS = "cds.policy_events.silences"
+# The interruptive cards a transaction appended, (transaction, [(unit, at)]), and the counts of everybody else's it
+# read, (transaction, {(unit, since): count}); see SqlPolicyState._interruptive.
+_OWN_INTERRUPTIVE = "cds.policy_events.own_interruptive"
+_INTERRUPTIVE_READ = "cds.policy_events.interruptive_read"
+
+
+def _own_interruptive(session: Session) -> list[tuple[str | None, datetime]]:
+    transaction = session.get_transaction()
+    held = session.info.get(_OWN_INTERRUPTIVE)
+    if held is None or held[0] is not transaction:
+        held = session.info[_OWN_INTERRUPTIVE] = (transaction, [])
+    own: list[tuple[str | None, datetime]] = held[1]
+    return own
+
+
+@orm_events.listens_for(Session, "after_soft_rollback")
+def _forget_reads(session: Session, _previous: Any) -> None:
+    # A rollback (a savepoint's included) may take back appended cards or silences: read again.
+    for key in (_OWN_INTERRUPTIVE, _INTERRUPTIVE_READ, _SILENCE_ROWS):
+        session.info.pop(key, None)
+
+
 # Bumped on a session by every append, so a state read after its own transaction appended reads afresh.
 _WRITES = "cds.policy_events.writes"
 
@@ -574,14 +603,27 @@ class SqlPolicyState:
         return count
 
     def _interruptive(self, unit_id: str | None, since: datetime) -> int:
-        statement = _INTERRUPTIVE_NO_UNIT_SQL if unit_id is None else _INTERRUPTIVE_IN_UNIT_SQL
-        parameters: dict[str, Any] = {"yes": True, "since": self._driver.instant(since)}
-        if unit_id is not None:
-            parameters["unit"] = unit_id
-        # The cards of the transaction's calls whose rows still wait (store.pending) count as the stored ones do.
-        waiting = pending_rows(self._session)
-        pending = waiting.interruptive_since(unit_id, since) if waiting is not None else 0
-        return self._count(statement, parameters) + pending
+        """The unit's interruptive cards since `since`: read once a transaction (a batch of hook calls), as the cards
+        of everybody else, to which the cards the transaction itself appends are added as it appends them, written
+        or still waiting (store.pending). Cards another transaction commits meanwhile count from the next one."""
+        session = self._session
+        mine = sum(1 for unit, at in _own_interruptive(session) if unit == unit_id and at >= since)
+        read = session.info.get(_INTERRUPTIVE_READ)
+        others = None if read is None or read[0] is not session.get_transaction() else read[1].get((unit_id, since))
+        if others is None:
+            statement = _INTERRUPTIVE_NO_UNIT_SQL if unit_id is None else _INTERRUPTIVE_IN_UNIT_SQL
+            parameters: dict[str, Any] = {"yes": True, "since": self._driver.instant(since)}
+            if unit_id is not None:
+                parameters["unit"] = unit_id
+            waiting = pending_rows(session)
+            pending = waiting.interruptive_since(unit_id, since) if waiting is not None else 0
+            # The stored count holds the transaction's own cards already written; the waiting ones are added.
+            others = self._count(statement, parameters) + pending - mine
+            transaction = session.get_transaction()
+            if read is None or read[0] is not transaction:
+                read = session.info[_INTERRUPTIVE_READ] = (transaction, {})
+            read[1][(unit_id, since)] = others
+        return others + mine
 
 
 def record_evaluations(session: Session, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:

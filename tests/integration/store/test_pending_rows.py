@@ -220,3 +220,35 @@ def test_silences_are_read_once_a_transaction_until_one_is_appended(
         assert len(reads) == 3
     with _transaction(migrated_engine) as session:
         assert SqlPolicyState(session).silences(START + timedelta(hours=2)) == ()  # the first was rolled back
+
+
+def test_the_unit_count_is_read_once_a_transaction_and_counts_the_cards_it_appends(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[tuple[str | None, Any]] = []  # (unit, since) of each count read from the database
+    count = SqlPolicyState._count
+
+    def counting(self: SqlPolicyState, statement: str, parameters: dict[str, Any]) -> int:
+        reads.append((parameters.get("unit"), parameters.get("since")))
+        return count(self, statement, parameters)
+
+    monkeypatch.setattr(SqlPolicyState, "_count", counting)
+    shift = NOW - timedelta(hours=1)
+    with _transaction(migrated_engine) as session:
+        assert SqlPolicyState(session).interruptive_count("4N", shift) == 0
+        _one_call(session, "p1")  # two interruptive cards, waiting
+        assert SqlPolicyState(session).interruptive_count("4N", shift) == 2
+        _count(session, DecisionRow)  # writes them
+        assert SqlPolicyState(session).interruptive_count("4N", shift) == 2
+        _one_call(session, "p2")
+        assert SqlPolicyState(session).interruptive_count("4N", shift) == 4
+        assert SqlPolicyState(session).interruptive_count("5S", shift) == 0  # another unit: its own read
+        # One read for each unit and start, the policy's own shift start included, whatever was appended between.
+        assert len(reads) == len(set(reads)) == 3
+        session.commit()
+    reads.clear()
+    with _transaction(migrated_engine) as session:
+        # A new transaction reads again, and finds what the first one committed.
+        assert SqlPolicyState(session).interruptive_count("4N", shift) == 4
+        assert SqlPolicyState(session).interruptive_count("4N", NOW + timedelta(minutes=1)) == 0
+        assert len(reads) == 2
