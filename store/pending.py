@@ -72,7 +72,6 @@ class PendingRows:
         self._patients: set[str] = set()
         # (unit, at) of each waiting interruptive AlertSurfaced event: the unit's budget counts them.
         self._interruptive: list[tuple[str | None, datetime]] = []
-        self._events = 0
         self.has_silences = False  # a silence's event waits: the silences are read after writing it
 
     def add_call(self, call: PendingCall) -> None:
@@ -90,11 +89,6 @@ class PendingRows:
                 self._interruptive.append((row[_EVENT_UNIT], row[_EVENT_AT]))
             elif kind in _SILENCE_KINDS:
                 self.has_silences = True
-        self._events += len(rows)
-
-    @property
-    def has_events(self) -> bool:
-        return self._events > 0
 
     def has_patient(self, patient: str) -> bool:
         return patient in self._patients
@@ -106,7 +100,7 @@ class PendingRows:
     def write(self, session: Session) -> None:
         """Every waiting row, one multi-row statement per table: outputs, then decisions with their outputs' ids,
         then cards and events with their decisions' ids, events in the order they were recorded."""
-        calls = [call for call in self.calls if call.decision_ids is None]
+        calls = self.calls
         if not calls:
             return
         driver = driver_of(session)
@@ -140,20 +134,26 @@ class PendingRows:
         self.calls = []
         self._patients.clear()
         self._interruptive.clear()
-        self._events = 0
         self.has_silences = False
 
 
-def pending_rows(session: Session, *, create: bool = False) -> PendingRows | None:
+def pending_rows(session: Session) -> PendingRows | None:
+    """The session's waiting rows, None when no call has left any."""
     found: PendingRows | None = session.info.get(_KEY)
-    if found is None and create:
+    return found
+
+
+def waiting_rows(session: Session) -> PendingRows:
+    """The session's waiting rows, for a call to leave its own with."""
+    found = pending_rows(session)
+    if found is None:
         found = session.info[_KEY] = PendingRows()
     return found
 
 
 def write_pending(session: Session) -> None:
     """Write the session's waiting rows now (nothing when none wait)."""
-    found: PendingRows | None = session.info.get(_KEY)
+    found = pending_rows(session)
     if found is not None and found.calls:
         found.write(session)
 

@@ -4,7 +4,7 @@ engine's `PolicyState` queries from them, reading only the rows each query needs
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -48,7 +48,7 @@ from policy.port import EscalationStep, Indicator, Reason
 from policy.state import Escalation
 from store.documents import LEAVES, plain_json
 from store.driver import Driver, cursor_of, driver_of, insert_rows
-from store.pending import EVENT_COLUMNS, PendingCall, pending_rows, write_pending
+from store.pending import EVENT_COLUMNS, PendingCall, pending_rows, waiting_rows, write_pending
 from store.repository import DECISION_IDS, SqlUnitOfWork
 from store.tables import DecisionRow, PolicyEventRow, RiskOutputRow
 
@@ -335,12 +335,17 @@ _OWN_INTERRUPTIVE = "cds.policy_events.own_interruptive"
 _INTERRUPTIVE_READ = "cds.policy_events.interruptive_read"
 
 
-def _own_interruptive(session: Session) -> list[tuple[str | None, datetime]]:
+def _of_transaction(session: Session, key: str, new: Callable[[], Any]) -> Any:
+    """What the session keeps under `key` for its current transaction, made anew for a new transaction."""
     transaction = session.get_transaction()
-    held = session.info.get(_OWN_INTERRUPTIVE)
+    held = session.info.get(key)
     if held is None or held[0] is not transaction:
-        held = session.info[_OWN_INTERRUPTIVE] = (transaction, [])
-    own: list[tuple[str | None, datetime]] = held[1]
+        held = session.info[key] = (transaction, new())
+    return held[1]
+
+
+def _own_interruptive(session: Session) -> list[tuple[str | None, datetime]]:
+    own: list[tuple[str | None, datetime]] = _of_transaction(session, _OWN_INTERRUPTIVE, list)
     return own
 
 
@@ -608,8 +613,7 @@ class SqlPolicyState:
         or still waiting (store.pending). Cards another transaction commits meanwhile count from the next one."""
         session = self._session
         mine = sum(1 for unit, at in _own_interruptive(session) if unit == unit_id and at >= since)
-        read = session.info.get(_INTERRUPTIVE_READ)
-        others = None if read is None or read[0] is not session.get_transaction() else read[1].get((unit_id, since))
+        others: int | None = _of_transaction(session, _INTERRUPTIVE_READ, dict).get((unit_id, since))
         if others is None:
             statement = _INTERRUPTIVE_NO_UNIT_SQL if unit_id is None else _INTERRUPTIVE_IN_UNIT_SQL
             parameters: dict[str, Any] = {"yes": True, "since": self._driver.instant(since)}
@@ -619,10 +623,8 @@ class SqlPolicyState:
             pending = waiting.interruptive_since(unit_id, since) if waiting is not None else 0
             # The stored count holds the transaction's own cards already written; the waiting ones are added.
             others = self._count(statement, parameters) + pending - mine
-            transaction = session.get_transaction()
-            if read is None or read[0] is not transaction:
-                read = session.info[_INTERRUPTIVE_READ] = (transaction, {})
-            read[1][(unit_id, since)] = others
+            # Kept for the transaction the count ran in (the query may have begun it).
+            _of_transaction(session, _INTERRUPTIVE_READ, dict)[(unit_id, since)] = others
         return others + mine
 
 
@@ -639,12 +641,11 @@ def record_evaluations(session: Session, hook_instance: str, evaluations: Sequen
         pending, traced = recorded[1], recorded[2]
         if len(pending.decisions) != len(evaluations):
             raise RuntimeError("the hook call's stored decisions do not line up with its evaluations")
-        waiting = pending_rows(session)
-        if traced and pending.decision_ids is None and waiting is not None and waiting.calls:
+        if traced and pending.decision_ids is None:
             # The common case: the events wait with the call's other rows, tagged by the index of their decision.
             events = [event for evaluation in evaluations for event in evaluation.events]
             indexes = [index for index, evaluation in enumerate(evaluations) for _ in evaluation.events]
-            waiting.add_events(pending, _event_rows(events), indexes)
+            waiting_rows(session).add_events(pending, _event_rows(events), indexes)
             _appended(session, events)
             if session.get_nested_transaction() is not None:
                 write_pending(session)  # a savepoint holds no waiting rows (store.pending)

@@ -23,7 +23,7 @@ from store.documents import (
     plain_json,
 )
 from store.driver import cursor_of, driver_of, insert_rows
-from store.pending import PendingCall, pending_rows, write_pending
+from store.pending import PendingCall, waiting_rows, write_pending
 from store.port import (
     GENESIS_HASH,
     AuditEntry,
@@ -138,9 +138,7 @@ class SqlRepository:
             (index, (card_uuid(card), call.hook_instance, call.service_id, body, call.received_at))
             for (index, card), body in zip(carded, _card_bodies(call, response), strict=True)
         ]
-        rows = pending_rows(self._session, create=True)
-        assert rows is not None
-        rows.add_call(pending)
+        waiting_rows(self._session).add_call(pending)
         # The call's pending rows, so that the policy state tags its events with their decisions, and whether the
         # decisions' traces went in with them.
         traced = all(result.trace is not None for result in call.results)
