@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from api.app import create_app
 from api.catalog import BUNDLED_SERVICES, ServiceCatalog
 from api.pipeline import HookPipeline
 from api.security import EhrAuthenticator
+from cdsctl.heap import settle_heap
 from cdsctl.logs import configure_logging
 from cdsctl.settings import Settings, get_settings
 from clinical.units import warm_up as warm_up_units
@@ -194,13 +194,5 @@ def create_app_from_environment() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     app = create_app_from_settings(settings)
-    # Everything loaded so far (models, rule engines, compiled policies, libraries) lives as long as the process.
-    # Frozen, the cyclic collector stops re-walking it: a hook call allocates thousands of small objects (the parsed
-    # 60 KB request alone), each full collection otherwise traversed the whole heap, and parsing the request cost
-    # 1.8 ms of CPU in the server against 0.17 ms on its own (measured; see README, hook benchmark).
-    gc.collect()
-    gc.freeze()
-    # A hook call's garbage is mostly acyclic and freed by reference counting; a young generation of 50,000
-    # allocations (default 700) lets the collector run every few calls instead of many times within each.
-    gc.set_threshold(50_000, 20, 20)
+    settle_heap()
     return app

@@ -7,9 +7,13 @@ carries the Patient, the in-progress Encounter (the model scores the hours since
 would give no score and cost nothing) and 100 vital signs. Each request is for one of PATIENTS patients in turn, as
 an EHR's calls are; a fresh hookInstance every time.
 
-Both servers stay up for the whole run and are measured in turn, round after round (echo, full pipeline, NEWS2
-alone): this machine's speed drifts by tens of per cent within minutes, so a ratio is taken within each round and the
-targets are judged on the median round.
+The servers stay up for the whole run and are measured in turn, round after round (echo, settled echo, full
+pipeline, NEWS2 alone): this machine's speed drifts by tens of per cent within minutes, so a ratio is taken within each
+round and the targets are judged on the median round.
+
+The targets are judged against the bare echo, as issue 3 sets them. The settled echo is the same endpoint in a process
+given the service's collector settings (cdsctl.heap); the bare echo's p99 is mostly its full collections, which the
+service does not pay, so the ratios against the settled echo are printed beside the targets as the stricter reading.
 
     python -m bench.hooks.run [--rounds 3] [--duration 10] [--connections 8] [--database-url URL]
 """
@@ -229,18 +233,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def _echo_command(port: int) -> list[str]:
+def _echo_command(port: int, *, settled: bool = False) -> list[str]:
+    app = ["--factory", "bench.hooks.echo_app:settled_app"] if settled else ["bench.hooks.echo_app:app"]
     return [
-        sys.executable, "-m", "uvicorn", "bench.hooks.echo_app:app", "--port", str(port),
-        "--log-level", "warning", "--no-access-log",
+        sys.executable, "-m", "uvicorn", *app, "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
 
 
 @dataclass
 class Round:
     echo: Run
+    settled_echo: Run
     pipeline: Run
     compared: Run
+
+    @property
+    def runs(self) -> tuple[Run, ...]:
+        return (self.echo, self.settled_echo, self.pipeline, self.compared)
 
     @property
     def throughput_ratio(self) -> float:
@@ -250,15 +259,25 @@ class Round:
     def p99_ratio(self) -> float:
         return self.pipeline.p99_ms / self.echo.p99_ms
 
+    @property
+    def settled_throughput_ratio(self) -> float:
+        return self.pipeline.requests_per_s / self.settled_echo.requests_per_s
+
+    @property
+    def settled_p99_ratio(self) -> float:
+        return self.pipeline.p99_ms / self.settled_echo.p99_ms
+
 
 def _measure(
-    echo_url: str, service_url: str, echo_pid: int, service_pid: int, body_file: Path, args: argparse.Namespace,
-    backend: str,
+    echos: tuple[tuple[str, int], tuple[str, int]], service_url: str, service_pid: int, body_file: Path,
+    args: argparse.Namespace, backend: str,
 ) -> Round:  # fmt: skip
-    """One round: the echo, then the full pipeline, then NEWS2 alone, each after a short warm-up of its own."""
+    """One round: the echo, the settled echo, the full pipeline, NEWS2 alone, each after a short warm-up of its own."""
+    (echo_url, echo_pid), (settled_url, settled_pid) = echos
     runs = []
     for name, url, pid in (
         ("echo", f"{echo_url}/{SERVICE}", echo_pid),
+        ("echo (settled)", f"{settled_url}/{SERVICE}", settled_pid),
         (f"{SERVICE} ({backend})", f"{service_url}/{SERVICE}", service_pid),
         (f"{COMPARED} ({backend})", f"{service_url}/{COMPARED}", service_pid),
     ):
@@ -300,18 +319,22 @@ def main() -> int:
         backend = "postgresql" if args.database_url.startswith("postgresql") else "sqlite"
         subprocess.run([sys.executable, "-m", "cdsctl", "db", "upgrade"], env=env, check=True, capture_output=True)
 
-        echo_port, service_port = _free_port(), _free_port()
+        echo_port, settled_port, service_port = _free_port(), _free_port(), _free_port()
         echo = _serve(_echo_command(echo_port), env, echo_port, "/docs")
         stack.callback(_stop, echo)
+        settled = _serve(_echo_command(settled_port, settled=True), env, settled_port, "/docs")
+        stack.callback(_stop, settled)
         service = _serve(
             [sys.executable, "-m", "cdsctl", "serve", "--port", str(service_port)], env, service_port, "/healthz"
         )
         stack.callback(_stop, service)
         rounds = [
             _measure(
-                f"http://127.0.0.1:{echo_port}/cds-services",
+                (
+                    (f"http://127.0.0.1:{echo_port}/cds-services", echo.pid),
+                    (f"http://127.0.0.1:{settled_port}/cds-services", settled.pid),
+                ),
                 f"http://127.0.0.1:{service_port}/cds-services",
-                echo.pid,
                 service.pid,
                 body_file,
                 args,
@@ -329,13 +352,16 @@ def main() -> int:
     print(f"{'':26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'CPU ms/req':>11}")
     for number, measured in enumerate(rounds, 1):
         print(f"round {number}")
-        for run in (measured.echo, measured.pipeline, measured.compared):
+        for run in measured.runs:
             print(
                 f"  {run.name:24} {run.requests_per_s:9.0f} {run.p50_ms:8.2f} {run.p99_ms:8.2f} {run.non_2xx:8d} "
                 f"{run.cpu_ms_per_request:11.2f}"
             )
-        print(f"  ratios: throughput {measured.throughput_ratio:.2f}, p99 {measured.p99_ratio:.2f}")
-    if any(run.non_2xx for measured in rounds for run in (measured.echo, measured.pipeline, measured.compared)):
+        print(
+            f"  ratios: throughput {measured.throughput_ratio:.2f}, p99 {measured.p99_ratio:.2f}; against the settled "
+            f"echo: throughput {measured.settled_throughput_ratio:.2f}, p99 {measured.settled_p99_ratio:.2f}"
+        )
+    if any(run.non_2xx for measured in rounds for run in measured.runs):
         print("INVALID RUN: some responses were not 2xx, so the figures above measure errors, not the pipeline")
         return 1
     throughput = statistics.median(r.throughput_ratio for r in rounds)
@@ -343,6 +369,13 @@ def main() -> int:
     print(f"targets, for {SERVICE} (the model and every rule scorer), median of {len(rounds)} rounds:")
     print(f"throughput ratio {throughput:.2f} (target >= 0.40): {'met' if throughput >= 0.40 else 'NOT met'}")
     print(f"p99 ratio        {p99:.2f} (target <= 3.00): {'met' if p99 <= 3.0 else 'NOT met'}")
+    settled_throughput = statistics.median(r.settled_throughput_ratio for r in rounds)
+    settled_p99 = statistics.median(r.settled_p99_ratio for r in rounds)
+    print(
+        f"against the settled echo (the service's collector settings): throughput ratio {settled_throughput:.2f} "
+        f"({'met' if settled_throughput >= 0.40 else 'NOT met'}), "
+        f"p99 ratio {settled_p99:.2f} ({'met' if settled_p99 <= 3.0 else 'NOT met'})"
+    )
     cpu = statistics.median(
         r.echo.cpu_ms_per_request / r.pipeline.cpu_ms_per_request for r in rounds if r.pipeline.cpu_ms_per_request
     )
