@@ -36,7 +36,8 @@ from shadow.arms import ArmFactory
 from shadow.live import LiveShadow
 from shadow.rollout import CandidateRollout, ServiceFacts
 from store.candidates import SqlCandidateStore
-from store.db import make_engine, make_session_factory
+from store.checkpoints import WalCheckpointer
+from store.db import is_file_sqlite, make_engine, make_session_factory
 from store.migrate import is_current
 from store.policy_state import SqlPolicyUnitOfWork
 from store.policy_versions import active_version_loader
@@ -89,9 +90,11 @@ class Container:
         return stop
 
     def start_background(self) -> Callable[[], None]:
-        """What runs beside the app for its lifetime: the notify worker when it runs in-process; the stop also lets
-        queued shadow work finish (it is recorded after the live answer, so a shutdown must not drop it)."""
+        """What runs beside the app for its lifetime: the notify worker when it runs in-process, and a SQLite file's
+        log checkpoints (store.checkpoints); the stop also lets queued shadow work finish (it is recorded after the
+        live answer, so a shutdown must not drop it)."""
         stop_worker = self.start_worker() if self.settings.worker_in_process else None
+        checkpoints = WalCheckpointer(self.engine).start() if is_file_sqlite(self.engine.url) else None
         grace = self.settings.shutdown_grace_seconds
 
         def stop() -> None:
@@ -99,6 +102,8 @@ class Container:
                 self.shadow.drain(timeout=grace)
             if stop_worker is not None:
                 stop_worker()
+            if checkpoints is not None:
+                checkpoints()
 
         return stop
 
@@ -127,7 +132,8 @@ def build_container(
     clock: Clock | None = None,
 ) -> Container:
     """Wire the real adapters. `catalog` and the extras let tests and deployments add services and components."""
-    engine = make_engine(settings.resolved_database_url)
+    # On a SQLite file, the log is copied into the database beside the hook path (start_background).
+    engine = make_engine(settings.resolved_database_url, background_checkpoints=True)
     if not is_current(engine):
         raise SchemaNotCurrentError("the database schema is not current: run `cdsctl db upgrade` first")
     sessions = make_session_factory(engine)

@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.columns import document_text, document_value
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# With a WalCheckpointer copying the log after every commit (store.checkpoints), the committing connection copies it
+# itself only past this many pages (SQLite's default is 1,000): the safety net for when the thread is not running.
+SQLITE_BACKGROUND_AUTOCHECKPOINT_PAGES = 10_000
 PG_POOL_SIZE = 5
 PG_MAX_OVERFLOW = 10
 # Recycle before typical firewall/proxy idle cut-offs so a long-idle pool does not hand out dead connections.
@@ -32,12 +35,15 @@ DOCUMENT_CODEC: dict[str, Any] = {"json_serializer": document_text, "json_deseri
 _TURN = "cds.sqlite_writer_turn"
 
 
-def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
-    """An engine for `url` with the settings this service relies on (see the per-backend helpers)."""
+def make_engine(url: str | URL, *, echo: bool = False, background_checkpoints: bool = False) -> Engine:
+    """An engine for `url` with the settings this service relies on (see the per-backend helpers).
+
+    `background_checkpoints`: a SQLite file's commits leave copying the log into the database to a WalCheckpointer
+    (store.checkpoints), which the caller runs; no effect on other databases."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed, echo=echo)
+        return _sqlite_engine(parsed, echo=echo, background_checkpoints=background_checkpoints)
     if backend == "postgresql":
         return create_engine(
             parsed,
@@ -62,7 +68,7 @@ def is_file_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:")
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+def _sqlite_engine(url: URL, *, echo: bool, background_checkpoints: bool) -> Engine:
     if is_file_sqlite(url):
         assert url.database is not None
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +86,8 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
                 # WAL lets readers proceed while one writer writes; NORMAL sync is durable at checkpoints in WAL.
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
+                if background_checkpoints:
+                    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_BACKGROUND_AUTOCHECKPOINT_PAGES}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
