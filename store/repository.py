@@ -346,6 +346,10 @@ class SqlUnitOfWork:
             session.rollback()  # a no-op after commit; discards anything left uncommitted
         finally:
             session.close()
+            # What the transaction kept on the session (its waiting rows, reads, the audit head) is held in a
+            # reference cycle through the session's transaction, which only the cyclic collector would free: dropped
+            # here, a batch's rows go as the batch ends, not in one long collection many batches later.
+            session.info.clear()
             self._session = None
 
     def commit(self) -> None:

@@ -3,16 +3,20 @@ after another, and one call's failure only that call's. On SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, event, func, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from api.pipeline import HookCallInput, HookPipeline
 from policy.document import bundled_policy
 from policy.engine import RoutedPolicy
 from policy.port import Decision
 from shadow.live import NoShadow, ShadowPlan
+from store.db import make_session_factory
+from store.pending import PendingRows
 from store.policy_state import SqlPolicyUnitOfWork
 from store.port import HookCall, RecordedHookCall
 from store.repository import SqlUnitOfWork
@@ -90,6 +94,31 @@ def test_a_batch_is_one_commit_and_keeps_the_audit_chain_whole(migrated_engine: 
     with SqlUnitOfWork(migrated_engine) as uow:
         check = uow.repo.verify_audit_chain()
     assert check.ok and check.checked == len(answers)
+
+
+def test_a_recorded_batch_leaves_no_reference_cycle_for_the_collector(migrated_engine: Engine) -> None:
+    # What a transaction keeps on its session (waiting rows, reads, the audit head) refers back to the session
+    # through its transaction; unless dropped at the end, a batch's rows lived on until the cyclic collector ran,
+    # and that collection, many batches later, was one long pause of a hook call.
+    clock = FakeClock()
+    # As the service wires it: one session factory (a factory made per call would make a Session class per call).
+    sessions = make_session_factory(migrated_engine)
+    pipeline = _pipeline(migrated_engine, clock, lambda: SqlPolicyUnitOfWork(sessions))
+    pipeline.handle_batch(HookCallInput(_service(), body) for body in _calls(clock, "warm"))  # first-use caches
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept in gc.garbage, to be looked at
+    try:
+        answers = pipeline.handle_batch(HookCallInput(_service(), body) for body in _calls(clock, "batch"))
+        gc.collect()
+        # Other tests' threads in this process may leave cycles of their own meanwhile: only the store's count.
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, Session | SessionTransaction | PendingRows)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert all(isinstance(answer, dict) for answer in answers)
+    assert left == []
 
 
 class _FailsFor(SqlPolicyUnitOfWork):
