@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from scoring.port import FeatureValue, RiskOutput
+from scoring.port import Contribution, FeatureValue, RiskOutput
 from store.port import Feedback, HookCall
 
 
@@ -33,30 +33,19 @@ def plain_json(value: Any) -> Any:
     return value
 
 
-def explanation_document(output: RiskOutput) -> list[dict[str, Any]]:
-    return [{"feature": c.feature, "points": c.points, "detail": c.detail} for c in output.explanation]
+def explanation_document(output: RiskOutput) -> list[Contribution]:
+    """The explanation as stored: one {"feature", "points", "detail"} object a line. The contributions themselves, which
+    the document codec (orjson, store.columns) writes field by field, in order, as it writes any dataclass."""
+    return list(output.explanation)
 
 
-def features_document(output: RiskOutput) -> dict[str, Any]:
-    return {name: _feature(value) for name, value in output.features.items()}
-
-
-def _feature(feature: FeatureValue) -> dict[str, Any]:
-    provenance, observed = feature.provenance, feature.observed_utc
-    return {
-        "name": feature.name,
-        "value": feature.value,
-        "unit": feature.unit,
-        "observed_utc": None if observed is None else observed.astimezone(UTC).isoformat(),  # as instant() writes it
-        "provenance": None
-        if provenance is None
-        else {
-            "resource_type": provenance.resource_type,
-            "resource_id": provenance.resource_id,
-            "version_id": provenance.version_id,
-            "source_system": provenance.source_system,
-        },
-    }
+def features_document(output: RiskOutput) -> dict[str, FeatureValue]:
+    """The inputs as stored, by name: {"name", "value", "unit", "observed_utc", "provenance": {"resource_type",
+    "resource_id", "version_id", "source_system"} or null}. The feature values themselves, written by the codec field by
+    field: a dict made per feature and per provenance cost a hook call more than the rest of its documents together,
+    and the times come out as isoformat writes them (`observed_utc` is an instant in UTC)."""
+    features = output.features
+    return features if type(features) is dict else dict(features)
 
 
 def card_uuid(card: Mapping[str, Any]) -> str:

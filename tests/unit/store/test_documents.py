@@ -8,7 +8,12 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from store.documents import plain_json
+import orjson
+
+from clinical.model import Provenance
+from scoring.port import Contribution, FeatureValue, RiskOutput
+from store.columns import document_text
+from store.documents import explanation_document, features_document, plain_json
 from store.policy_state import _encode
 
 
@@ -59,3 +64,42 @@ def test_an_event_document_is_json_ready_in_one_walk() -> None:
     }
     assert type(document["extra"]) is dict and type(document["extra"]["k"][0]["n"]) is list
     assert type(document["inner"]["colour"]) is str
+
+
+def test_a_risk_outputs_documents_are_stored_field_by_field_with_utc_times() -> None:
+    """The features and explanation documents are the scorer's own values, written by the document codec: the stored
+    text must keep its shape (readers and audits depend on it), a missing input's fields as nulls."""
+    observed = datetime(2026, 3, 1, 8, 30, 15, 250000, tzinfo=UTC)
+    output = RiskOutput(
+        scorer_id="news2",
+        scorer_version="1",
+        score=5.0,
+        band="medium",
+        as_of=T0,
+        input_hash="h",
+        explanation=(Contribution("respiratory_rate", 2.0, "24 /min"),),
+        features={
+            "respiratory_rate": FeatureValue(
+                "respiratory_rate", 24.0, "/min", observed, Provenance("Observation", "o1", "3", "https://ehr/fhir")
+            ),
+            "spo2": FeatureValue("spo2", None),
+        },
+    )
+    assert orjson.loads(document_text(features_document(output))) == {
+        "respiratory_rate": {
+            "name": "respiratory_rate",
+            "value": 24.0,
+            "unit": "/min",
+            "observed_utc": "2026-03-01T08:30:15.250000+00:00",
+            "provenance": {
+                "resource_type": "Observation",
+                "resource_id": "o1",
+                "version_id": "3",
+                "source_system": "https://ehr/fhir",
+            },
+        },
+        "spo2": {"name": "spo2", "value": None, "unit": None, "observed_utc": None, "provenance": None},
+    }
+    assert orjson.loads(document_text(explanation_document(output))) == [
+        {"feature": "respiratory_rate", "points": 2.0, "detail": "24 /min"}
+    ]
