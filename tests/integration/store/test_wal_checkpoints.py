@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.security import SecuritySettings
-from cdsctl.bootstrap import build_container, create_app_from_container
+from cdsctl.bootstrap import Container, build_container, create_app_from_container
 from cdsctl.settings import Environment, Settings
 from notify.settings import NotifySettings
 from store import migrate
@@ -55,12 +55,12 @@ def _wal_pages(engine: Engine) -> int:
     return wal.stat().st_size // PAGE if wal.exists() else 0
 
 
-def _rows_in_the_database_file(engine: Engine) -> int:
+def _rows_in_the_database_file(engine: Engine, table: str = "filler") -> int:
     """What the database file itself holds, the log ignored (immutable: SQLite reads neither the log nor locks)."""
     assert engine.url.database is not None
     reader = sqlite3.connect(f"file:{engine.url.database}?immutable=1", uri=True)
     try:
-        return int(reader.execute("SELECT count(*) FROM filler").fetchone()[0])
+        return int(reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 - the tests' names
     finally:
         reader.close()
 
@@ -100,21 +100,27 @@ def _checkpoint_threads() -> int:
     return sum(1 for t in threading.enumerate() if t.name == "wal-checkpoint" and t.is_alive())
 
 
+def _container(database_url: str, data_dir: Path) -> Container:
+    """The service's wiring over a migrated database, with no notify worker beside it."""
+    migrate.upgrade(database_url)
+    return build_container(
+        Settings(
+            environment=Environment.TEST,
+            data_dir=data_dir,
+            database_url=database_url,
+            pseudonym_salt=SALT,
+            hook_deadline_seconds=10,
+            security=SecuritySettings(enabled=False),
+            notify=NotifySettings(run_in_process=False),
+        )
+    )
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_service_checkpoints_beside_its_hook_calls_and_stops_with_the_app(
     database_url: str, tmp_path: Path
 ) -> None:
-    migrate.upgrade(database_url)
-    settings = Settings(
-        environment=Environment.TEST,
-        data_dir=tmp_path,
-        database_url=database_url,
-        pseudonym_salt=SALT,
-        hook_deadline_seconds=10,
-        security=SecuritySettings(enabled=False),
-        notify=NotifySettings(run_in_process=False),
-    )
-    container = build_container(settings)
+    container = _container(database_url, tmp_path)
     before = _checkpoint_threads()
     try:
         with TestClient(create_app_from_container(container)) as client:
@@ -124,12 +130,7 @@ def test_the_service_checkpoints_beside_its_hook_calls_and_stops_with_the_app(
             assert answer.status_code == 200
         assert _checkpoint_threads() == before, "the app's shutdown stopped the checkpointer"
         # The call's rows were copied into the database file by the thread, not left in the log.
-        assert container.engine.url.database is not None
-        reader = sqlite3.connect(f"file:{container.engine.url.database}?immutable=1", uri=True)
-        try:
-            assert reader.execute("SELECT count(*) FROM hook_calls").fetchone()[0] == 1
-        finally:
-            reader.close()
+        assert _rows_in_the_database_file(container.engine, "hook_calls") == 1
     finally:
         container.engine.dispose()
 
@@ -137,16 +138,7 @@ def test_the_service_checkpoints_beside_its_hook_calls_and_stops_with_the_app(
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.postgres
 def test_no_checkpointer_runs_beside_postgresql(database_url: str, tmp_path: Path) -> None:
-    migrate.upgrade(database_url)
-    settings = Settings(
-        environment=Environment.TEST,
-        data_dir=tmp_path,
-        database_url=database_url,
-        pseudonym_salt=SALT,
-        security=SecuritySettings(enabled=False),
-        notify=NotifySettings(run_in_process=False),
-    )
-    container = build_container(settings)
+    container = _container(database_url, tmp_path)
     before = _checkpoint_threads()
     try:
         with TestClient(create_app_from_container(container)):
