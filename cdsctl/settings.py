@@ -93,7 +93,9 @@ class Settings(BaseSettings):
         interleaves two calls: each then ran about 25 % slower (CPU a call), the others' commits emptying its
         connection's page cache (3.5x the bytes read). On PostgreSQL, since a call's rows go in with its batch's (about
         6 statements a call instead of 12), one thread beat two in alternating runs against a local server
-        (2026-12-06): 13-25 % less CPU a call and a lower p99 in each of 8 pairs. More threads suit a database with
+        (2026-12-06): 13-25 % less CPU a call and a lower p99 in each of 8 pairs; a batch's patients are now also
+        locked and read together (store.policy_state.prepare_patients: about 20 round trips for 8 calls instead of
+        36). More threads suit a database with
         long round trips; with one, a call stuck on the database holds the calls queued behind it (they are answered
         at the deadline, and recorded once it moves)."""
         return self.hook_threads if self.hook_threads is not None else 1

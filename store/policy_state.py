@@ -228,6 +228,11 @@ def record_events(
 
 def _appended(session: Session, events: Sequence[PolicyEvent]) -> None:
     session.info[_WRITES] = session.info.get(_WRITES, 0) + 1
+    ahead: dict[str, list[Any]] | None = _held(session, _READ_AHEAD)
+    if ahead:
+        # A snapshot read ahead no longer holds the whole history of a patient whose events were just appended.
+        for event in events:
+            ahead.pop(_columns(event)["patient_key"], None)
     if any(isinstance(event, SilenceCreated | SilenceExpired) for event in events):
         session.info.pop(_SILENCE_ROWS, None)
     own: list[tuple[str | None, datetime]] | None = None
@@ -327,6 +332,12 @@ _SILENCES_SQL = (
     " ORDER BY id"
 )
 _PATIENT_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+# Several patients' locks in one statement, taken in the array's order (a function scan yields it in order).
+_PATIENT_LOCKS = "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k"
+# The patients a transaction holds the lock of, and the snapshots read ahead for it (prepare_patients): each
+# (transaction, ...), so neither outlives the transaction it was taken or read in.
+_LOCKED = "cds.policy_events.locked"
+_READ_AHEAD = "cds.policy_events.read_ahead"
 # The silences' rows as a transaction read them: (transaction, the `now` read for, rows); see _silences.
 _SILENCE_ROWS = "cds.policy_events.silences"
 # The interruptive cards a transaction appended, (transaction, [(unit, at)]), and the counts of everybody else's it
@@ -344,6 +355,55 @@ def _of_transaction(session: Session, key: str, new: Callable[[], Any]) -> Any:
     return held[1]
 
 
+def _held(session: Session, key: str) -> Any:
+    """What the session keeps under `key` for its current transaction; None when it keeps nothing for it."""
+    held = session.info.get(key)
+    if held is None or held[0] is not session.get_transaction():
+        return None
+    return held[1]
+
+
+def prepare_patients(session: Session, patient_keys: Collection[str]) -> None:
+    """Lock the patients a transaction is about to decide on, and read their snapshots ahead, in one round trip.
+
+    On PostgreSQL a hook call otherwise locks its patient and reads its history in two round trips of its own, one
+    after the other, before it can decide: 16 of a batch of 8 calls' 35 statements. Here the batch's patients are
+    locked in one statement, in the same order as one by one (sorted), and their snapshots are sent with it in one
+    pipeline; each call then finds its patient locked and its snapshot read. A snapshot is used once, by the first
+    read of that patient, and dropped when events of the patient are appended before it (its history changed).
+    The locks come first in the pipeline, so the reads see what the locks protect. On SQLite, where a statement is
+    no round trip and the transaction holds the only writer lock, this does nothing."""
+    driver = driver_of(session)
+    if not driver.postgres:
+        return
+    cursor = cursor_of(session)  # first: it begins the transaction the locks and reads are kept for
+    locked: set[str] = _of_transaction(session, _LOCKED, set)
+    keys = sorted(set(patient_keys) - locked)
+    if not keys:
+        cursor.close()
+        return
+    waiting = pending_rows(session)
+    ahead: dict[str, list[Any]] = _of_transaction(session, _READ_AHEAD, dict)
+    connection = cursor.connection
+    reads: list[tuple[str, Any]] = []
+    try:
+        with connection.pipeline():
+            cursor.execute(_PATIENT_LOCKS, ([patient_lock_key(key) for key in keys],))
+            for key in keys:
+                if waiting is not None and waiting.has_patient(key):
+                    continue  # its history includes rows still waiting: read when asked, after they are written
+                read = connection.cursor()
+                read.execute(driver.sql(_SNAPSHOT_SQL[True]), {"p": key})
+                reads.append((key, read))
+        for key, read in reads:
+            ahead[key] = list(read.fetchall())
+    finally:
+        for _, read in reads:
+            read.close()
+        cursor.close()
+    locked.update(keys)
+
+
 def _own_interruptive(session: Session) -> list[tuple[str | None, datetime]]:
     own: list[tuple[str | None, datetime]] = _of_transaction(session, _OWN_INTERRUPTIVE, list)
     return own
@@ -352,7 +412,8 @@ def _own_interruptive(session: Session) -> list[tuple[str | None, datetime]]:
 @orm_events.listens_for(Session, "after_soft_rollback")
 def _forget_reads(session: Session, _previous: Any) -> None:
     # A rollback (a savepoint's included) may take back appended cards or silences: read again.
-    for key in (_OWN_INTERRUPTIVE, _INTERRUPTIVE_READ, _SILENCE_ROWS):
+    # A savepoint's rollback also releases the locks taken inside it: lock again when asked.
+    for key in (_OWN_INTERRUPTIVE, _INTERRUPTIVE_READ, _SILENCE_ROWS, _LOCKED, _READ_AHEAD):
         session.info.pop(key, None)
 
 
@@ -407,11 +468,14 @@ class SqlPolicyState:
         self._patients: dict[str, _Snapshot] = {}
         self._writes = session.info.get(_WRITES, 0)
         if self._driver.postgres and patient_keys:
-            # Sorted so two calls naming the same patients always lock in the same order (no deadlock).
-            cursor = cursor_of(session)
+            cursor = cursor_of(session)  # first: it begins the transaction the locks are kept for
             try:
-                for key in sorted(set(patient_keys)):
+                locked: set[str] = _of_transaction(session, _LOCKED, set)
+                # Sorted so two calls naming the same patients always lock in the same order (no deadlock).
+                keys = sorted(set(patient_keys) - locked)
+                for key in keys:
                     cursor.execute(_PATIENT_LOCK, (patient_lock_key(key),))
+                locked.update(keys)
             finally:
                 cursor.close()
 
@@ -450,7 +514,10 @@ class SqlPolicyState:
         alerts: dict[str, _Alert] = {}
         dismissed_at: list[datetime] = []
         instant = self._driver.read_instant
-        rows = self._rows(_SNAPSHOT_SQL[self._driver.postgres], {"p": patient})
+        ahead: dict[str, list[Any]] | None = _held(self._session, _READ_AHEAD)
+        rows = ahead.pop(patient, None) if ahead else None
+        if rows is None:
+            rows = self._rows(_SNAPSHOT_SQL[self._driver.postgres], {"p": patient})
         for source, id_, kind, alert_key, at, payload in rows:
             when = instant(at)
             if source == "d":
@@ -744,6 +811,10 @@ class SqlPolicyUnitOfWork(SqlUnitOfWork):
 
     def record_evaluations(self, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:
         record_evaluations(self._require_session(), hook_instance, evaluations)
+
+    def prepare_patients(self, patient_keys: Collection[str]) -> None:
+        """Lock and read ahead the patients this transaction's calls will decide on (see prepare_patients)."""
+        prepare_patients(self._require_session(), patient_keys)
 
     def note_fhir_patient(self, patient_id: str | None) -> None:
         """The EHR's Patient id of this hook call (None: it named none), for the escalation timers its events arm
