@@ -5,8 +5,8 @@
 - `settled_app`: the same endpoint in a process given the service's collector settings (cdsctl.heap): the default
   echo's latency tail is mostly its full collections, which the service does not pay.
 - `lean_app`: reads the raw body, parses it with orjson as the service does and writes it back with orjson, in a
-  settled process: what any endpoint that reads this request must pay, without FastAPI's body handling (about 40 %
-  of the default echo's CPU). The targets are judged against it, the strictest baseline that still parses.
+  settled process: what any endpoint that reads this request must pay, without FastAPI's body handling (less than
+  half the default echo's CPU). The targets are judged against it, the strictest baseline that still parses.
 - `raw_app`: hands the body back unread: the cost of HTTP and the framework alone, the ceiling of any endpoint.
 """
 
