@@ -168,6 +168,7 @@ class HookPipeline:
         try:
             with self._unit_of_work() as uow:
                 _prepare_patients(uow, prepared)
+                _expect_hook_calls(uow, prepared)
                 recorded = [call.input.run(self._record, uow, call) for call in prepared]
                 uow.commit()
         except Exception as exc:
@@ -336,6 +337,21 @@ def _prepare_patients(uow: UnitOfWork, calls: Sequence[_Prepared]) -> None:
     ]
     if keys:
         cast(PreparesPatients, uow).prepare_patients(keys)
+
+
+@runtime_checkable
+class ExpectsHookCalls(Protocol):
+    """A repository that can look up a batch's hookInstances together before its calls are recorded, and then keep
+    each new call's row with its other waiting rows (store.repository.SqlRepository.expect_hook_calls)."""
+
+    def expect_hook_calls(self, hook_instances: Collection[str]) -> None: ...
+
+
+def _expect_hook_calls(uow: UnitOfWork, calls: Sequence[_Prepared]) -> None:
+    """Before a batch's calls are recorded one by one: the hookInstances they will record (a lone call is recorded
+    at once, as before: there is no statement to save)."""
+    if len(calls) > 1 and isinstance(uow.repo, ExpectsHookCalls):
+        uow.repo.expect_hook_calls([str(call.request["hookInstance"]) for call in calls])
 
 
 def _patient_id(request: Mapping[str, Any]) -> str | None:

@@ -157,6 +157,40 @@ def _unnest_text(table: Table, columns: tuple[str, ...], returning: bool) -> str
     return " ".join((into, select, "ORDER BY n", "RETURNING id" if returning else ""))
 
 
+@cache
+def _insert_new_text(dialect: str, table: Table, columns: tuple[str, ...], count: int, key: str) -> str:
+    """An INSERT of `count` rows (0: PostgreSQL's array form) that skips a row whose `key` is taken, returning the
+    keys of the rows it inserted."""
+    rows = _unnest_text(table, columns, False) if count == 0 else _insert_text(dialect, table, columns, count, False)
+    return " ".join((rows.rstrip(), "ON CONFLICT (" + key + ") DO NOTHING RETURNING", key))
+
+
+def insert_new(
+    cursor: Any, driver: Driver, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]], key: str
+) -> set[Any]:
+    """Multi-row INSERTs of `rows` (as insert_rows takes them) that skip any row whose `key`, a unique column, is
+    taken already; the keys of the rows inserted. A taken key waits, as ON CONFLICT does, for a transaction still
+    inserting it to end."""
+    if not rows:
+        return set()
+    dialect = "postgresql" if driver.postgres else "sqlite"
+    conversions = _conversions(dialect, table, columns)
+    width = len(columns)
+    if driver.postgres:
+        arrays = _column_arrays(rows, width, conversions)
+        if arrays is not None:
+            cursor.execute(_insert_new_text(dialect, table, columns, 0, key), arrays)
+            return {row[0] for row in cursor.fetchall()}
+    chunk = max(1, _PG_CACHED_PARAMETERS // width) if driver.postgres else len(rows)
+    inserted: set[Any] = set()
+    for first in range(0, len(rows), chunk):
+        part = rows[first : first + chunk]
+        values = [value for row in part for value in _converted(row, width, conversions)]
+        cursor.execute(_insert_new_text(dialect, table, columns, len(part), key), values)
+        inserted.update(row[0] for row in cursor.fetchall())
+    return inserted
+
+
 def _column_arrays(
     rows: Sequence[Sequence[Any]], width: int, conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
 ) -> list[list[Any]] | None:

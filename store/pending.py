@@ -3,8 +3,11 @@
 A hook call's risk outputs, decisions, cards and policy events are not read back by the call that wrote them, so they
 wait on the session (`PendingRows`) and go in when the transaction commits, one multi-row statement per table for
 every call recorded in it: a batch of calls (api.hook_runner) then pays for a table's statement once, not once per
-call. The hook call's own row (`hook_calls`) is still written at once, since its unique hookInstance is what tells a
-retry from a new call.
+call. The hook call's own row (`hook_calls`) waits with them on PostgreSQL when the batch looked up its calls'
+hookInstances first (store.repository: SqlRepository.expect_hook_calls), and is written at once otherwise: its
+unique hookInstance is what tells a retry from a new call. A waiting hook-call row whose hookInstance another
+transaction took meanwhile fails the write (HookInstanceTakenError), and with it the transaction; its calls are then
+recorded again.
 
 Nothing may read the store as if the rows were there before they are: every statement run through the session
 (`Session.execute` and its kin) writes them first, as SQLAlchemy's autoflush does for ORM objects, and so does the
@@ -22,14 +25,18 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from store.driver import cursor_of, driver_of, insert_rows
-from store.tables import CardRow, DecisionRow, PolicyEventRow, RiskOutputRow
+from store.driver import cursor_of, driver_of, insert_new, insert_rows
+from store.tables import CardRow, DecisionRow, HookCallRow, PolicyEventRow, RiskOutputRow
 
+_HOOK_CALLS: Table = HookCallRow.__table__  # type: ignore[assignment]
 _RISK_OUTPUTS: Table = RiskOutputRow.__table__  # type: ignore[assignment]
 _DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
 _CARDS: Table = CardRow.__table__  # type: ignore[assignment]
 _EVENTS: Table = PolicyEventRow.__table__  # type: ignore[assignment]
 
+HOOK_CALL_COLUMNS = (
+    *("hook_instance", "service_id", "hook", "actor", "patient_key", "encounter_id", "response", "received_at"),
+)
 RISK_OUTPUT_COLUMNS = (
     *("hook_instance", "scorer_id", "scorer_version", "score", "band", "partial", "missing", "explanation"),
     *("features", "input_hash", "as_of", "patient_key", "encounter_id", "recorded_at"),
@@ -51,6 +58,10 @@ _SILENCE_KINDS = frozenset({"SilenceCreated", "SilenceExpired"})
 _KEY = "cds.pending_rows"
 
 
+class HookInstanceTakenError(RuntimeError):
+    """A waiting hook call's hookInstance was recorded by another transaction after this one looked it up."""
+
+
 class PendingCall:
     """One hook call's rows, waiting; its decisions' ids once written (in the order of its results)."""
 
@@ -69,6 +80,7 @@ class PendingRows:
 
     def __init__(self) -> None:
         self.calls: list[PendingCall] = []
+        self.hook_calls: list[tuple[Any, ...]] = []  # rows in HOOK_CALL_COLUMNS order
         self._patients: set[str] = set()
         # (unit, at) of each waiting interruptive AlertSurfaced event: the unit's budget counts them.
         self._interruptive: list[tuple[str | None, datetime]] = []
@@ -101,11 +113,17 @@ class PendingRows:
         """Every waiting row, one multi-row statement per table: outputs, then decisions with their outputs' ids,
         then cards and events with their decisions' ids, events in the order they were recorded."""
         calls = self.calls
-        if not calls:
+        if not calls and not self.hook_calls:
             return
         driver = driver_of(session)
         cursor = cursor_of(session)
         try:
+            if self.hook_calls:
+                expected = [row[0] for row in self.hook_calls]
+                inserted = insert_new(cursor, driver, _HOOK_CALLS, HOOK_CALL_COLUMNS, self.hook_calls, "hook_instance")
+                if len(inserted) != len(expected):
+                    raise HookInstanceTakenError(f"{len(expected) - len(inserted)} hookInstance(s) recorded meanwhile")
+                self.hook_calls = []
             output_ids = iter(
                 insert_rows(
                     cursor,
@@ -154,7 +172,7 @@ def waiting_rows(session: Session) -> PendingRows:
 def write_pending(session: Session) -> None:
     """Write the session's waiting rows now (nothing when none wait)."""
     found = pending_rows(session)
-    if found is not None and found.calls:
+    if found is not None and (found.calls or found.hook_calls):
         found.write(session)
 
 

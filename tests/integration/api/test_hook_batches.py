@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -15,6 +16,7 @@ from policy.document import bundled_policy
 from policy.engine import RoutedPolicy
 from policy.port import Decision
 from shadow.live import NoShadow, ShadowPlan
+from store import pending
 from store.db import make_session_factory
 from store.pending import PendingRows
 from store.policy_state import SqlPolicyUnitOfWork
@@ -215,3 +217,82 @@ def test_a_call_failing_after_the_commit_fails_alone_and_stays_recorded(migrated
     with migrated_engine.connect() as connection:
         recorded = set(connection.scalars(select(HookCallRow.hook_instance)))
     assert recorded == {body["hookInstance"] for body in bodies}
+
+
+@pytest.mark.postgres
+def test_a_batchs_hook_call_rows_go_in_with_one_statement(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The batch looks its hookInstances up together, and the new calls' own rows wait with their other rows: one
+    # statement for all of them at the commit, instead of one a call (a round trip each).
+    if migrated_engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite each call's row goes in at once: a statement there is no round trip")
+    clock = FakeClock()
+    pipeline = _pipeline(migrated_engine, clock)
+    # At medium risk: a card, and no escalation timer to arm (arming one writes the waiting rows at once).
+    bodies = [hook_request(f"rows-{name}", clock(), MEDIUM) for name in "abcd"]
+    written: list[int] = []
+    insert_new = pending.insert_new
+
+    def counted(cursor: Any, driver: Any, table: Any, columns: Any, rows: Any, key: str) -> set[Any]:
+        written.append(len(rows))
+        return insert_new(cursor, driver, table, columns, rows, key)
+
+    monkeypatch.setattr(pending, "insert_new", counted)
+
+    answers = pipeline.handle_batch(HookCallInput(_service(), body) for body in bodies)
+
+    assert all(isinstance(answer, dict) and answer["cards"] for answer in answers)
+    assert written == [4]
+    with migrated_engine.connect() as connection:
+        stored = {
+            hi: response for hi, response in connection.execute(select(HookCallRow.hook_instance, HookCallRow.response))
+        }
+    assert stored == {body["hookInstance"]: answer for body, answer in zip(bodies, answers, strict=True)}
+
+
+class _RacedFor(SqlPolicyUnitOfWork):
+    """A unit of work whose batch, once it has looked its hookInstances up, is overtaken by another transaction
+    recording one of them (another worker answering the EHR's retry)."""
+
+    raced = ""
+    answer: ClassVar[dict[str, Any]] = {"cards": [{"summary": "the other worker's answer"}]}
+
+    def __enter__(self) -> _RacedFor:
+        super().__enter__()
+        expect = self.repo.expect_hook_calls
+
+        def overtaken(hook_instances: Any) -> None:
+            expect(hook_instances)
+            with SqlUnitOfWork(self._factory) as other:
+                other.repo.record_hook_call(
+                    HookCall(self.raced, "news2-deterioration", "patient-view", "ehr", FakeClock()(), self.answer)
+                )
+                other.commit()
+
+        self.repo.expect_hook_calls = overtaken  # type: ignore[method-assign]
+        return self
+
+
+@pytest.mark.postgres
+def test_a_hook_instance_recorded_meanwhile_by_another_transaction_is_answered_as_it_was(
+    migrated_engine: Engine,
+) -> None:
+    if migrated_engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite the batch's transaction holds the only writer lock from its lookup on")
+    clock = FakeClock()
+    bodies = [hook_request(f"raced-{name}", clock(), HIGH) for name in "abc"]
+    _RacedFor.raced = bodies[1]["hookInstance"]
+    pipeline = _pipeline(migrated_engine, clock, unit_of_work=lambda: _RacedFor(migrated_engine))
+
+    answers = pipeline.handle_batch(HookCallInput(_service(), body) for body in bodies)
+
+    # The batch's write found the hookInstance taken; its calls were recorded again one by one, and the raced call
+    # answered as the other transaction had, recorded once.
+    assert answers[1] == _RacedFor.answer
+    assert all(isinstance(answer, dict) and answer["cards"] for answer in (answers[0], answers[2]))
+    with migrated_engine.connect() as connection:
+        recorded = list(connection.scalars(select(HookCallRow.hook_instance)))
+    assert sorted(recorded) == sorted(body["hookInstance"] for body in bodies)
+    with SqlUnitOfWork(migrated_engine) as uow:
+        assert uow.repo.verify_audit_chain().ok
