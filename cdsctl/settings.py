@@ -94,8 +94,8 @@ class Settings(BaseSettings):
         connection's page cache (3.5x the bytes read). On PostgreSQL, since a call's rows go in with its batch's (about
         6 statements a call instead of 12), one thread beat two in alternating runs against a local server
         (2026-12-06): 13-25 % less CPU a call and a lower p99 in each of 8 pairs; a batch's patients are now also
-        locked and read together (store.policy_state.prepare_patients: about 20 round trips for 8 calls instead of
-        36). More threads suit a database with
+        locked and read together (store.policy_state.prepare_patients) and their own rows written together: about 14
+        round trips for 8 calls instead of 36 (2026-12-06). More threads suit a database with
         long round trips; with one, a call stuck on the database holds the calls queued behind it (they are answered
         at the deadline, and recorded once it moves)."""
         return self.hook_threads if self.hook_threads is not None else 1
