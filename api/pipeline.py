@@ -167,8 +167,7 @@ class HookPipeline:
             return outcomes
         try:
             with self._unit_of_work() as uow:
-                _prepare_patients(uow, prepared)
-                _expect_hook_calls(uow, prepared)
+                _prepare_batch(uow, prepared)
                 recorded = [call.input.run(self._record, uow, call) for call in prepared]
                 uow.commit()
         except Exception as exc:
@@ -302,18 +301,19 @@ class NotesFhirPatient(Protocol):
 
 
 @runtime_checkable
-class PreparesPatients(Protocol):
-    """A unit of work that can lock and read ahead, together, the patients its calls will decide on
-    (store.policy_state.prepare_patients): on PostgreSQL one round trip for a batch instead of two a call."""
+class PreparesBatch(Protocol):
+    """A unit of work that can do together, before a batch's calls are recorded one by one, what each call would
+    otherwise do alone: on PostgreSQL, lock and read ahead the patients their policies will read
+    (store.policy_state.prepare_patients) and look up their hookInstances (store.repository.expect_hook_calls)."""
 
-    def prepare_patients(self, patient_keys: Collection[str]) -> None: ...
+    def prepare_batch(self, *, patient_keys: Collection[str], hook_instances: Collection[str]) -> None: ...
 
 
 _CAPABILITIES: dict[type, tuple[bool, bool, bool]] = {}
 
 
 def _capabilities(uow: UnitOfWork) -> tuple[bool, bool, bool]:
-    """Whether a unit of work keeps policy state, notes the FHIR patient and prepares patients: known from its
+    """Whether a unit of work keeps policy state, notes the FHIR patient and prepares batches: known from its
     class, so found out once per class (an isinstance test against a runtime protocol inspects every member each
     time)."""
     found = _CAPABILITIES.get(type(uow))
@@ -321,37 +321,24 @@ def _capabilities(uow: UnitOfWork) -> tuple[bool, bool, bool]:
         found = _CAPABILITIES[type(uow)] = (
             isinstance(uow, PolicyUnitOfWork),
             isinstance(uow, NotesFhirPatient),
-            isinstance(uow, PreparesPatients),
+            isinstance(uow, PreparesBatch),
         )
     return found
 
 
-def _prepare_patients(uow: UnitOfWork, calls: Sequence[_Prepared]) -> None:
-    """Before a batch's calls are recorded one by one: the patients whose state their policies will read."""
+def _prepare_batch(uow: UnitOfWork, calls: Sequence[_Prepared]) -> None:
+    """Before a batch's calls are recorded one by one: the patients whose state their policies will read, and the
+    hookInstances they will record."""
     if not _capabilities(uow)[2]:
         return
-    keys = [
-        call.context.patient.key
-        for call in calls
-        if call.context.patient is not None and isinstance(call.policy, RoutedPolicy)
-    ]
-    if keys:
-        cast(PreparesPatients, uow).prepare_patients(keys)
-
-
-@runtime_checkable
-class ExpectsHookCalls(Protocol):
-    """A repository that can look up a batch's hookInstances together before its calls are recorded, and then keep
-    each new call's row with its other waiting rows (store.repository.SqlRepository.expect_hook_calls)."""
-
-    def expect_hook_calls(self, hook_instances: Collection[str]) -> None: ...
-
-
-def _expect_hook_calls(uow: UnitOfWork, calls: Sequence[_Prepared]) -> None:
-    """Before a batch's calls are recorded one by one: the hookInstances they will record (a lone call is recorded
-    at once, as before: there is no statement to save)."""
-    if len(calls) > 1 and isinstance(uow.repo, ExpectsHookCalls):
-        uow.repo.expect_hook_calls([str(call.request["hookInstance"]) for call in calls])
+    cast(PreparesBatch, uow).prepare_batch(
+        patient_keys=[
+            call.context.patient.key
+            for call in calls
+            if call.context.patient is not None and isinstance(call.policy, RoutedPolicy)
+        ],
+        hook_instances=[str(call.request["hookInstance"]) for call in calls],
+    )
 
 
 def _patient_id(request: Mapping[str, Any]) -> str | None:

@@ -374,7 +374,7 @@ def prepare_patients(session: Session, patient_keys: Collection[str]) -> None:
     The locks come first in the pipeline, so the reads see what the locks protect. On SQLite, where a statement is
     no round trip and the transaction holds the only writer lock, this does nothing."""
     driver = driver_of(session)
-    if not driver.postgres:
+    if not driver.postgres or not patient_keys:
         return
     cursor = cursor_of(session)  # first: it begins the transaction the locks and reads are kept for
     locked: set[str] = _of_transaction(session, _LOCKED, set)
@@ -812,9 +812,11 @@ class SqlPolicyUnitOfWork(SqlUnitOfWork):
     def record_evaluations(self, hook_instance: str, evaluations: Sequence[Evaluation]) -> None:
         record_evaluations(self._require_session(), hook_instance, evaluations)
 
-    def prepare_patients(self, patient_keys: Collection[str]) -> None:
-        """Lock and read ahead the patients this transaction's calls will decide on (see prepare_patients)."""
+    def prepare_batch(self, *, patient_keys: Collection[str] = (), hook_instances: Collection[str] = ()) -> None:
+        """The patients this transaction's calls will decide on locked and read ahead (see prepare_patients), then
+        the store's own preparation."""
         prepare_patients(self._require_session(), patient_keys)
+        super().prepare_batch(patient_keys=patient_keys, hook_instances=hook_instances)
 
     def note_fhir_patient(self, patient_id: str | None) -> None:
         """The EHR's Patient id of this hook call (None: it named none), for the escalation timers its events arm

@@ -398,6 +398,12 @@ class SqlUnitOfWork:
         self.repo = SqlRepository(self._session)
         return self
 
+    def prepare_batch(self, *, patient_keys: Collection[str] = (), hook_instances: Collection[str] = ()) -> None:
+        """Before a batch's calls are recorded: their hookInstances looked up together (a lone call is recorded at
+        once, as before: there is no statement to save)."""
+        if len(hook_instances) > 1:
+            self.repo.expect_hook_calls(hook_instances)
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
