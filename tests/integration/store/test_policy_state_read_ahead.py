@@ -4,7 +4,6 @@ trip instead of two a call, the same answers as reading each when asked, and the
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +22,6 @@ from tests.integration.notify.clock import FakeClock
 from tests.integration.notify.live import HIGH, _service, hook_request
 
 START = datetime(2026, 1, 14, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def session(migrated_engine: Engine) -> Iterator[Session]:
-    session = make_session_factory(migrated_engine)()
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
 
 
 def _seen(patient: str) -> OutputEvaluated:

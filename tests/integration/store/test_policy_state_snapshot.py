@@ -3,7 +3,6 @@ transaction appended, long and repeated ladders, and hook-call rows that must li
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -38,16 +37,6 @@ from tests.unit.store import builders
 START = datetime(2026, 1, 14, 6, 0, tzinfo=UTC)
 HELD = Reason.DELAYED
 STEPS = (EscalationStep("nurse", "card", 0), EscalationStep("charge-nurse", "pager", 15))
-
-
-@pytest.fixture
-def session(migrated_engine: Engine) -> Iterator[Session]:
-    session = make_session_factory(migrated_engine)()
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
 
 
 def test_dismissals_older_than_the_loaded_newest_are_still_counted(session: Session) -> None:
