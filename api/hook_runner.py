@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import queue
 import threading
 import time
@@ -151,6 +152,7 @@ async def answer_within_deadline(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     outcome = "ok"
+    work: asyncio.Future[dict[str, Any]] | None = None
     try:
         # shield: the timeout stops our waiting, not the work, which finishes and records in its thread.
         work = in_flight.submit(HookCallInput(service, body, actor))
@@ -167,3 +169,18 @@ async def answer_within_deadline(
         return NO_CARDS
     finally:
         HOOK_LATENCY.labels(service.id, outcome).observe(time.perf_counter() - started)
+        if work is not None and not work.done():
+            # Answered (or the caller went away) before the work ended: its outcome is still ours to see.
+            work.add_done_callback(functools.partial(_ended_unanswered, service.id))
+
+
+def _ended_unanswered(service_id: str, work: asyncio.Future[dict[str, Any]]) -> None:
+    """The end of work whose call was answered without it. A failure is logged and counted here, by its type only:
+    left alone, asyncio would report it when the future is collected, as "exception was never retrieved" with the
+    exception's text and traceback (which may quote patient data), outside the service's logs and uncounted."""
+    if work.cancelled():
+        return
+    error = work.exception()
+    if error is not None:
+        HOOK_FAILURES.labels(service_id, "after_answer").inc()
+        log.error("hook.failed_after_answer", service=service_id, error=type(error).__name__)

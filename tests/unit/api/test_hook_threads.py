@@ -4,12 +4,16 @@ slow call holds back only the calls already taken beside it, never the rest of t
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any, cast
 
+from structlog.testing import capture_logs
+
 from api.catalog import ServiceDefinition
-from api.hook_runner import BATCH_SECONDS, InFlight
+from api.hook_runner import BATCH_SECONDS, NO_CARDS, InFlight, answer_within_deadline
+from api.metrics import HOOK_FAILURES
 from api.pipeline import HookCallInput, HookPipeline
 
 
@@ -30,6 +34,10 @@ class _Pipeline:
                 self.gate.wait(5)
             if name == "broken":
                 raise RuntimeError("the pipeline itself failed")
+            if name == "gate-then-broken":
+                self.at_gate.set()
+                self.gate.wait(5)
+                raise RuntimeError("failed with patient data in its text: 38.9 Cel")
             names.append(name)
         self.batches.append(names)
         return [{"answer": name} for name in names]
@@ -97,3 +105,39 @@ def test_a_failing_batch_fails_each_of_its_calls_not_the_thread() -> None:
 
     assert isinstance(failure, RuntimeError)
     assert later == {"answer": "later"}
+
+
+def test_work_that_fails_after_its_call_was_answered_is_logged_and_counted_by_type_not_left_to_asyncio() -> None:
+    """The deadline answers the EHR with no cards while the work goes on; when that work then fails, the service logs
+    and counts it, the exception's type only. Unseen, asyncio would report it when the future is collected, its text
+    (which may quote patient data) and traceback outside the service's logs, and nothing would count it."""
+    service = cast(ServiceDefinition, type("Service", (), {"id": "late-failure"})())
+    failures = HOOK_FAILURES.labels("late-failure", "after_answer")
+    before = failures._value.get()
+
+    async def run() -> tuple[dict[str, Any], list[MutableMapping[str, Any]], list[dict[str, Any]]]:
+        reported: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+        pipeline = _Pipeline()
+        in_flight = InFlight(cast(HookPipeline, pipeline), threads=1)
+        with capture_logs() as logs:
+            answer = await answer_within_deadline(
+                service, {"name": "gate-then-broken"}, deadline_s=0.05, actor="ehr", in_flight=in_flight
+            )
+            pipeline.gate.set()
+            assert await in_flight.drain(5) == 0
+            await asyncio.sleep(0)  # the work's done callbacks run
+        gc.collect()  # an exception never retrieved is reported when its future is collected
+        await asyncio.sleep(0)
+        return answer, logs, reported
+
+    answer, logs, reported = asyncio.run(run())
+
+    assert answer == NO_CARDS
+    assert reported == []
+    late = [entry for entry in logs if entry["event"] == "hook.failed_after_answer"]
+    assert late == [
+        {"event": "hook.failed_after_answer", "service": "late-failure", "error": "RuntimeError", "log_level": "error"}
+    ]
+    assert "38.9" not in repr(logs)
+    assert failures._value.get() == before + 1
