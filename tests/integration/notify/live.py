@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,8 @@ from sqlalchemy import Engine, select
 
 from api.catalog import ServiceCatalog, ServiceDefinition
 from api.pipeline import HookPipeline
+from api.security import SecuritySettings
+from cdsctl.settings import Environment, Settings
 from clinical.patients import pseudonymise
 from notify.handlers.live import live_handlers
 from notify.port import ChannelName
@@ -106,6 +109,20 @@ class LivePath:
 
     def call(self, mrn: str, vitals: tuple[tuple[str, float, str], ...] = HIGH) -> dict[str, Any]:
         return self.pipeline.handle(_service(), hook_request(mrn, self.clock(), vitals))
+
+
+def service_settings(database_url: str, data_dir: Path, notify: NotifySettings) -> Settings:
+    """The wired service's settings for these tests: no token checks, a deadline no test run reaches, this module's
+    pseudonym salt (so patient_key names the patients of hook_request) and the given notify settings."""
+    return Settings(
+        environment=Environment.TEST,
+        data_dir=data_dir,
+        database_url=database_url,
+        pseudonym_salt=SALT,
+        hook_deadline_seconds=10,
+        security=SecuritySettings(enabled=False),
+        notify=notify,
+    )
 
 
 def settings_for(webhook_url: str, **changes: object) -> NotifySettings:

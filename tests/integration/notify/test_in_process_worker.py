@@ -12,28 +12,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.security import SecuritySettings
 from cdsctl.bootstrap import build_container, create_app_from_container
-from cdsctl.settings import Environment, Settings
+from cdsctl.settings import Settings
 from notify.settings import NotifySettings
 from store import migrate
 from tests.integration.notify.clock import FakeClock
-from tests.integration.notify.live import HIGH, SALT, hook_request, patient_key, settings_for
+from tests.integration.notify.live import HIGH, hook_request, patient_key, service_settings, settings_for
 from tests.integration.notify.receivers import WebhookReceiver
 
 SERVICE = "/cds-services/deterioration-news2"
-
-
-def _settings(database_url: str, data_dir: Path, notify: NotifySettings) -> Settings:
-    return Settings(
-        environment=Environment.TEST,
-        data_dir=data_dir,
-        database_url=database_url,
-        pseudonym_salt=SALT,
-        hook_deadline_seconds=10,
-        security=SecuritySettings(enabled=False),
-        notify=notify,
-    )
 
 
 def _notify_threads() -> int:
@@ -54,7 +41,7 @@ def test_the_in_process_worker_delivers_a_ladder_rung_and_stops_with_the_app(
 ) -> None:
     migrate.upgrade(database_url)
     clock = FakeClock()
-    settings = _settings(database_url, tmp_path, settings_for(receiver.url, run_in_process=True))
+    settings = service_settings(database_url, tmp_path, settings_for(receiver.url, run_in_process=True))
     container = build_container(settings, clock=clock)
     before = _notify_threads()
     try:
@@ -78,7 +65,7 @@ def test_the_in_process_worker_delivers_a_ladder_rung_and_stops_with_the_app(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_no_worker_starts_when_the_setting_turns_it_off(database_url: str, tmp_path: Path) -> None:
     migrate.upgrade(database_url)
-    container = build_container(_settings(database_url, tmp_path, NotifySettings(run_in_process=False)))
+    container = build_container(service_settings(database_url, tmp_path, NotifySettings(run_in_process=False)))
     before = _notify_threads()
     try:
         with TestClient(create_app_from_container(container)):
@@ -100,7 +87,7 @@ class _SlowShadow:
 
 def test_shutdown_lets_queued_shadow_work_finish(database_url: str, tmp_path: Path) -> None:
     migrate.upgrade(database_url)
-    settings = _settings(database_url, tmp_path, NotifySettings(run_in_process=False))
+    settings = service_settings(database_url, tmp_path, NotifySettings(run_in_process=False))
     shadow = _SlowShadow()
     container = dataclasses.replace(build_container(settings), shadow=shadow)
     try:

@@ -13,14 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.security import SecuritySettings
 from cdsctl.bootstrap import Container, build_container, create_app_from_container
-from cdsctl.settings import Environment, Settings
 from notify.settings import NotifySettings
 from store import migrate
 from store.checkpoints import WalCheckpointer
 from store.db import make_engine
-from tests.integration.notify.live import HIGH, SALT, hook_request
+from tests.integration.notify.live import HIGH, hook_request, service_settings
 
 PAGE = 4096
 ROWS_PER_COMMIT = 40  # a row of 3,000 bytes takes a page: about 40 pages a commit
@@ -103,17 +101,7 @@ def _checkpoint_threads() -> int:
 def _container(database_url: str, data_dir: Path) -> Container:
     """The service's wiring over a migrated database, with no notify worker beside it."""
     migrate.upgrade(database_url)
-    return build_container(
-        Settings(
-            environment=Environment.TEST,
-            data_dir=data_dir,
-            database_url=database_url,
-            pseudonym_salt=SALT,
-            hook_deadline_seconds=10,
-            security=SecuritySettings(enabled=False),
-            notify=NotifySettings(run_in_process=False),
-        )
-    )
+    return build_container(service_settings(database_url, data_dir, NotifySettings(run_in_process=False)))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
