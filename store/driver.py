@@ -95,6 +95,28 @@ def cursor_of(session: Session) -> Any:
     return raw.cursor()  # type: ignore[union-attr]
 
 
+def hold_for_transaction(session: Session, key: str, value: Any) -> Any:
+    """Keep `value` on the session under `key` for its current transaction only (a later one finds nothing there)."""
+    session.info[key] = (session.get_transaction(), value)
+    return value
+
+
+def of_transaction(session: Session, key: str, new: Callable[[], Any]) -> Any:
+    """What the session keeps under `key` for its current transaction, made anew for a new transaction."""
+    held = session.info.get(key)
+    if held is None or held[0] is not session.get_transaction():
+        return hold_for_transaction(session, key, new())
+    return held[1]
+
+
+def held_for_transaction(session: Session, key: str) -> Any:
+    """What the session keeps under `key` for its current transaction; None when it keeps nothing for it."""
+    held = session.info.get(key)
+    if held is None or held[0] is not session.get_transaction():
+        return None
+    return held[1]
+
+
 def _converter(driver: Driver, column: Column[Any]) -> Callable[[Any], Any] | None:
     kind = column.type
     if isinstance(kind, UtcDateTime):

@@ -4,7 +4,7 @@ engine's `PolicyState` queries from them, reading only the rows each query needs
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -47,7 +47,7 @@ from policy.events import (
 from policy.port import EscalationStep, Indicator, Reason
 from policy.state import Escalation
 from store.documents import LEAVES, plain_json
-from store.driver import Driver, cursor_of, driver_of, insert_rows
+from store.driver import Driver, cursor_of, driver_of, held_for_transaction, insert_rows, of_transaction
 from store.pending import EVENT_COLUMNS, PendingCall, pending_rows, waiting_rows, write_pending
 from store.repository import DECISION_IDS, SqlUnitOfWork
 from store.tables import DecisionRow, PolicyEventRow, RiskOutputRow
@@ -228,7 +228,7 @@ def record_events(
 
 def _appended(session: Session, events: Sequence[PolicyEvent]) -> None:
     session.info[_WRITES] = session.info.get(_WRITES, 0) + 1
-    ahead: dict[str, list[Any]] | None = _held(session, _READ_AHEAD)
+    ahead: dict[str, list[Any]] | None = held_for_transaction(session, _READ_AHEAD)
     if ahead:
         # A snapshot read ahead no longer holds the whole history of a patient whose events were just appended.
         for event in events:
@@ -346,23 +346,6 @@ _OWN_INTERRUPTIVE = "cds.policy_events.own_interruptive"
 _INTERRUPTIVE_READ = "cds.policy_events.interruptive_read"
 
 
-def _of_transaction(session: Session, key: str, new: Callable[[], Any]) -> Any:
-    """What the session keeps under `key` for its current transaction, made anew for a new transaction."""
-    transaction = session.get_transaction()
-    held = session.info.get(key)
-    if held is None or held[0] is not transaction:
-        held = session.info[key] = (transaction, new())
-    return held[1]
-
-
-def _held(session: Session, key: str) -> Any:
-    """What the session keeps under `key` for its current transaction; None when it keeps nothing for it."""
-    held = session.info.get(key)
-    if held is None or held[0] is not session.get_transaction():
-        return None
-    return held[1]
-
-
 def prepare_patients(session: Session, patient_keys: Collection[str]) -> None:
     """Lock the patients a transaction is about to decide on, and read their snapshots ahead, in one round trip.
 
@@ -377,13 +360,13 @@ def prepare_patients(session: Session, patient_keys: Collection[str]) -> None:
     if not driver.postgres or not patient_keys:
         return
     cursor = cursor_of(session)  # first: it begins the transaction the locks and reads are kept for
-    locked: set[str] = _of_transaction(session, _LOCKED, set)
+    locked: set[str] = of_transaction(session, _LOCKED, set)
     keys = sorted(set(patient_keys) - locked)
     if not keys:
         cursor.close()
         return
     waiting = pending_rows(session)
-    ahead: dict[str, list[Any]] = _of_transaction(session, _READ_AHEAD, dict)
+    ahead: dict[str, list[Any]] = of_transaction(session, _READ_AHEAD, dict)
     connection = cursor.connection
     reads: list[tuple[str, Any]] = []
     try:
@@ -405,7 +388,7 @@ def prepare_patients(session: Session, patient_keys: Collection[str]) -> None:
 
 
 def _own_interruptive(session: Session) -> list[tuple[str | None, datetime]]:
-    own: list[tuple[str | None, datetime]] = _of_transaction(session, _OWN_INTERRUPTIVE, list)
+    own: list[tuple[str | None, datetime]] = of_transaction(session, _OWN_INTERRUPTIVE, list)
     return own
 
 
@@ -470,7 +453,7 @@ class SqlPolicyState:
         if self._driver.postgres and patient_keys:
             cursor = cursor_of(session)  # first: it begins the transaction the locks are kept for
             try:
-                locked: set[str] = _of_transaction(session, _LOCKED, set)
+                locked: set[str] = of_transaction(session, _LOCKED, set)
                 # Sorted so two calls naming the same patients always lock in the same order (no deadlock).
                 keys = sorted(set(patient_keys) - locked)
                 for key in keys:
@@ -514,7 +497,7 @@ class SqlPolicyState:
         alerts: dict[str, _Alert] = {}
         dismissed_at: list[datetime] = []
         instant = self._driver.read_instant
-        ahead: dict[str, list[Any]] | None = _held(self._session, _READ_AHEAD)
+        ahead: dict[str, list[Any]] | None = held_for_transaction(self._session, _READ_AHEAD)
         rows = ahead.pop(patient, None) if ahead else None
         if rows is None:
             rows = self._rows(_SNAPSHOT_SQL[self._driver.postgres], {"p": patient})
@@ -680,7 +663,7 @@ class SqlPolicyState:
         or still waiting (store.pending). Cards another transaction commits meanwhile count from the next one."""
         session = self._session
         mine = sum(1 for unit, at in _own_interruptive(session) if unit == unit_id and at >= since)
-        others: int | None = _of_transaction(session, _INTERRUPTIVE_READ, dict).get((unit_id, since))
+        others: int | None = of_transaction(session, _INTERRUPTIVE_READ, dict).get((unit_id, since))
         if others is None:
             statement = _INTERRUPTIVE_NO_UNIT_SQL if unit_id is None else _INTERRUPTIVE_IN_UNIT_SQL
             parameters: dict[str, Any] = {"yes": True, "since": self._driver.instant(since)}
@@ -691,7 +674,7 @@ class SqlPolicyState:
             # The stored count holds the transaction's own cards already written; the waiting ones are added.
             others = self._count(statement, parameters) + pending - mine
             # Kept for the transaction the count ran in (the query may have begun it).
-            _of_transaction(session, _INTERRUPTIVE_READ, dict)[(unit_id, since)] = others
+            of_transaction(session, _INTERRUPTIVE_READ, dict)[(unit_id, since)] = others
         return others + mine
 
 

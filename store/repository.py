@@ -22,7 +22,7 @@ from store.documents import (
     hook_call_audit_payload,
     plain_json,
 )
-from store.driver import cursor_of, driver_of, insert_rows
+from store.driver import cursor_of, driver_of, held_for_transaction, hold_for_transaction, insert_rows
 from store.pending import PendingCall, waiting_rows, write_pending
 from store.port import (
     GENESIS_HASH,
@@ -101,14 +101,11 @@ class SqlRepository:
             stored = {name: driver.read_document(response) for name, response in cursor.fetchall()}
         finally:
             cursor.close()
-        session.info[_EXPECTED] = (session.get_transaction(), _Expected(names, stored))
+        hold_for_transaction(session, _EXPECTED, _Expected(names, stored))
 
     def _expected(self, hook_instance: str) -> _Expected | None:
-        held = self._session.info.get(_EXPECTED)
-        if held is None or held[0] is not self._session.get_transaction() or hook_instance not in held[1].names:
-            return None
-        expected: _Expected = held[1]
-        return expected
+        expected: _Expected | None = held_for_transaction(self._session, _EXPECTED)
+        return expected if expected is not None and hook_instance in expected.names else None
 
     def record_hook_call(self, call: HookCall) -> RecordedHookCall:
         response = plain_json(call.response)
