@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -66,6 +67,12 @@ class Run:
     requests: int
     # The server process's CPU time per answered request: steadier than wall-clock figures on a shared machine.
     cpu_ms_per_request: float = 0.0
+    # The rest of the machine's time per answered request, over the same run: the load generator's CPU, the local
+    # database server's (every PostgreSQL process on this machine; 0 for SQLite or a database elsewhere) and the
+    # cores' idle time. With the server's, they say where the machine's time went and what a target leaves.
+    wrk_ms_per_request: float = 0.0
+    database_ms_per_request: float = 0.0
+    idle_ms_per_request: float = 0.0
 
 
 def hook_request(observations: int = 100) -> dict[str, Any]:
@@ -201,7 +208,39 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(name: str, url: str, body_file: Path, duration: int, connections: int, server_pid: int = 0) -> Run:
+def _postgres_cpu_seconds() -> float:
+    """CPU time so far of every PostgreSQL server process on this machine (its postmaster, backends and helpers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        if name == "postgres" or name.startswith("postgres:"):
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _idle_seconds() -> float:
+    """The machine's idle time so far, summed over its cores (/proc/stat: idle plus iowait); 0 without /proc."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _wrk(
+    name: str, url: str, body_file: Path, duration: int, connections: int, server_pid: int = 0,
+    local_postgres: bool = False,
+) -> Run:  # fmt: skip
     # A run id of its own per wrk run: the warm-up and the measured run must never send the same hookInstance (a
     # repeat is answered from the idempotency record, which is cheaper and would inflate the figures).
     env = {
@@ -211,16 +250,19 @@ def _wrk(name: str, url: str, body_file: Path, duration: int, connections: int, 
         "BENCH_PATIENTS": str(PATIENTS),
     }
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / "request.lua"), url]
-    cpu_before = _cpu_seconds(server_pid)
+    database = _postgres_cpu_seconds if local_postgres else lambda: 0.0
+    # The servers are children too, but still running: only wrk, waited for, adds to the children's usage.
+    before = (_cpu_seconds(server_pid), _children_cpu_seconds(), database(), _idle_seconds())
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    cpu = _cpu_seconds(server_pid) - cpu_before
+    after = (_cpu_seconds(server_pid), _children_cpu_seconds(), database(), _idle_seconds())
+    cpu, wrk_cpu, database_cpu, idle = (b - a for a, b in zip(before, after, strict=True))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _latency_ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _latency_ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    cpu_ms = cpu * 1000 / requests if requests else 0.0
-    return Run(name, rps, p50, p99, int(non_2xx.group(1)) if non_2xx else 0, requests, cpu_ms)
+    per_request = [x * 1000 / requests if requests else 0.0 for x in (cpu, wrk_cpu, database_cpu, idle)]
+    return Run(name, rps, p50, p99, int(non_2xx.group(1)) if non_2xx else 0, requests, *per_request)
 
 
 def _serve(command: list[str], env: dict[str, str], port: int, health_path: str) -> subprocess.Popen[bytes]:
@@ -285,17 +327,21 @@ class Round:
 
 def _measure(
     echos: dict[str, tuple[str, int]], service_url: str, service_pid: int, body_file: Path, args: argparse.Namespace,
-    backend: str,
+    backend: str, local_postgres: bool,
 ) -> Round:  # fmt: skip
     """One round: each baseline, the full pipeline, NEWS2 alone, each after a short warm-up of its own."""
     baselines = {}
     for name, (url, pid) in echos.items():
         _wrk("warm-up", f"{url}/{SERVICE}", body_file, 3, args.connections)
-        baselines[name] = _wrk(name, f"{url}/{SERVICE}", body_file, args.duration, args.connections, pid)
+        baselines[name] = _wrk(
+            name, f"{url}/{SERVICE}", body_file, args.duration, args.connections, pid, local_postgres
+        )
     services = []
     for name, path in ((f"{SERVICE} ({backend})", SERVICE), (f"{COMPARED} ({backend})", COMPARED)):
         _wrk("warm-up", f"{service_url}/{path}", body_file, 3, args.connections)
-        services.append(_wrk(name, f"{service_url}/{path}", body_file, args.duration, args.connections, service_pid))
+        services.append(
+            _wrk(name, f"{service_url}/{path}", body_file, args.duration, args.connections, service_pid, local_postgres)
+        )
     return Round(baselines, *services)
 
 
@@ -348,6 +394,9 @@ def main() -> int:
             "CDS_SECURITY": '{"enabled": false}',
         }
         backend = "postgresql" if args.database_url.startswith("postgresql") else "sqlite"
+        # The database server's CPU is counted only when it runs on this machine, where it shares the cores.
+        local_hosts = (None, "127.0.0.1", "localhost", "::1")
+        local_postgres = backend == "postgresql" and make_url(args.database_url).host in local_hosts
         subprocess.run([sys.executable, "-m", "cdsctl", "db", "upgrade"], env=env, check=True, capture_output=True)
 
         echos: dict[str, tuple[str, int]] = {}
@@ -362,7 +411,15 @@ def main() -> int:
         )
         stack.callback(_stop, service)
         rounds = [
-            _measure(echos, f"http://127.0.0.1:{service_port}/cds-services", service.pid, body_file, args, backend)
+            _measure(
+                echos,
+                f"http://127.0.0.1:{service_port}/cds-services",
+                service.pid,
+                body_file,
+                args,
+                backend,
+                local_postgres,
+            )
             for _ in range(args.rounds)
         ]
 
@@ -374,13 +431,17 @@ def main() -> int:
     print(f"load average before the run: {load_before}; after: {_load_average()}")
     if args.database_delay_us > 0:
         print(f"PostgreSQL through a relay holding each chunk {args.database_delay_us} us each way")
-    print(f"{'':26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'CPU ms/req':>11}")
+    print(
+        f"{'':26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'CPU ms/req':>11}   "
+        f"{'wrk':>5} {'db':>5} {'idle':>5}  (ms/req)"
+    )
     for number, measured in enumerate(rounds, 1):
         print(f"round {number}")
         for run in measured.runs:
             print(
                 f"  {run.name:24} {run.requests_per_s:9.0f} {run.p50_ms:8.2f} {run.p99_ms:8.2f} {run.non_2xx:8d} "
-                f"{run.cpu_ms_per_request:11.2f}"
+                f"{run.cpu_ms_per_request:11.2f}   {run.wrk_ms_per_request:5.2f} {run.database_ms_per_request:5.2f} "
+                f"{run.idle_ms_per_request:5.2f}"
             )
         print(
             "  ratios (throughput, p99) against "
@@ -405,7 +466,29 @@ def main() -> int:
             f"{cpu}"
         )
     print("  (CPU ratio: the baseline's CPU per request / the pipeline's; not a target, steadier than the others)")
+    _print_budget(rounds)
     return 0
+
+
+def _print_budget(rounds: list[Round]) -> None:
+    """What the throughput target leaves for the service on this machine: at 0.40 of the judged echo's rate the cores
+    give each request so much time, of which the load generator and a local database server take their share."""
+    cores = os.cpu_count() or 1
+    target = statistics.median(0.40 * r.baselines[JUDGED].requests_per_s for r in rounds)
+    machine = cores * 1000 / target
+    wrk = statistics.median(r.pipeline.wrk_ms_per_request for r in rounds)
+    database = statistics.median(r.pipeline.database_ms_per_request for r in rounds)
+    service = statistics.median(r.pipeline.cpu_ms_per_request for r in rounds)
+    room = machine - wrk - database
+    print(
+        f"budget at the throughput target ({target:.0f} req/s, 0.40 of the {JUDGED}; medians): {cores} cores give "
+        f"{machine:.2f} ms a request, the wall time {1000 / target:.2f} ms (what one interpreter lock can give); the "
+        f"load generator takes {wrk:.2f} and the local database server {database:.2f}, leaving {room:.2f} ms of CPU "
+        f"for the service, which used {service:.2f} ({service / room:.1f}x the room)"
+        if room > 0
+        else f"budget at the throughput target ({target:.0f} req/s): the load generator and the database alone take "
+        f"more than the {machine:.2f} ms of CPU a request that {cores} cores give"
+    )
 
 
 if __name__ == "__main__":
