@@ -17,6 +17,10 @@ nothing else. FastAPI's default echo (the body declared as a dict) spends more t
 FastAPI's own body handling, so ratios against it flatter the service; they are printed beside, as is the raw echo,
 which does not parse at all (HTTP and the framework alone).
 
+Beside each server's CPU a request, every run prints the load generator's, the local PostgreSQL server's and the
+machine's idle time a request, and the last line says what the throughput target leaves the service on this machine:
+at 0.40 of the judged echo's rate, the cores' time a request less what wrk and the database server take.
+
     python -m bench.hooks.run [--rounds 3] [--duration 10] [--connections 8] [--database-url URL]
 """
 
