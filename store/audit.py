@@ -20,7 +20,9 @@ def normalise_json(value: Any) -> Any:
     """A JSON-ready copy whose canonical text survives a round trip through any backend's JSON column.
 
     Integral floats become ints because PostgreSQL's JSONB keeps numbers as decimals and hands `1e20` back as
-    `100000000000000000000`; without this a stored record would hash differently when read back.
+    `100000000000000000000`; without this a stored record would hash differently when read back. Documents have been
+    JSON text since migration 0008, but records written before it were converted from JSONB's text, so they read
+    back that way still.
     """
     if type(value) in _AS_IS:
         return value

@@ -1,4 +1,4 @@
-"""Portable column types: JSON documents (JSONB on PostgreSQL) and timezone-aware instants stored as UTC."""
+"""Portable column types: JSON documents (JSON text on both backends) and timezone-aware instants stored as UTC."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, DateTime
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-# JSONB on PostgreSQL so documents can be indexed and compared; plain JSON (TEXT) elsewhere.
-JsonDocument: TypeEngine[Any] = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# JSON text on PostgreSQL too (TEXT on SQLite): each document is written once and read back whole, and no statement
+# looks inside one, so JSONB's parse into its binary form on the way in (and print on the way out) was only cost:
+# 15 % of the server's CPU a hook call (migration 0008 says more).
+JsonDocument: TypeEngine[Any] = JSON()
 
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY

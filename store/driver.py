@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 from sqlalchemy import JSON, Column, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
@@ -55,11 +55,11 @@ class Driver:
 
     def document(self, value: Any) -> Any:
         """As the JSON column binds it: the document's text on SQLite (None is JSON null, as SQLAlchemy stores it),
-        JSONB written from the same text on PostgreSQL."""
-        return Jsonb(value, dumps=document_text) if self.postgres else document_text(value)
+        the same text as a json parameter on PostgreSQL."""
+        return Json(value, dumps=document_text) if self.postgres else document_text(value)
 
     def read_document(self, raw: Any) -> Any:
-        # psycopg hands JSONB back parsed; SQLite keeps the text.
+        # psycopg hands json back parsed; SQLite keeps the text.
         return document_value(raw) if isinstance(raw, str | bytes) else raw
 
 
