@@ -203,28 +203,28 @@ def _latency_ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _process_cpu(stat: Path) -> tuple[str, float] | None:
+    """A process's name and its user plus system CPU time so far, from its /proc stat file; None if unreadable (no
+    /proc, or the process ended)."""
+    try:
+        text = stat.read_text()
+    except OSError:
+        return None
+    name, _, rest = text[text.find("(") + 1 :].rpartition(")")
+    fields = rest.split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process so far (Linux /proc); 0 where /proc is not there."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    found = _process_cpu(Path(f"/proc/{pid}/stat"))
+    return 0.0 if found is None else found[1]
 
 
 def _postgres_cpu_seconds() -> float:
     """CPU time so far of every PostgreSQL server process on this machine (its postmaster, backends and helpers)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        name = text[text.find("(") + 1 : text.rfind(")")]
-        if name == "postgres" or name.startswith("postgres:"):
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    found = (_process_cpu(stat) for stat in Path("/proc").glob("[0-9]*/stat"))
+    return sum(cpu for name, cpu in filter(None, found) if name == "postgres" or name.startswith("postgres:"))
 
 
 def _idle_seconds() -> float:
