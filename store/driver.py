@@ -102,11 +102,9 @@ def hold_for_transaction(session: Session, key: str, value: Any) -> Any:
 
 
 def of_transaction(session: Session, key: str, new: Callable[[], Any]) -> Any:
-    """What the session keeps under `key` for its current transaction, made anew for a new transaction."""
-    held = session.info.get(key)
-    if held is None or held[0] is not session.get_transaction():
-        return hold_for_transaction(session, key, new())
-    return held[1]
+    """What the session keeps under `key` for its current transaction, made anew (never None) for a new one."""
+    held = held_for_transaction(session, key)
+    return hold_for_transaction(session, key, new()) if held is None else held
 
 
 def held_for_transaction(session: Session, key: str) -> Any:

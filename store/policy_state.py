@@ -360,8 +360,7 @@ def prepare_patients(session: Session, patient_keys: Collection[str]) -> None:
     if not driver.postgres or not patient_keys:
         return
     cursor = cursor_of(session)  # first: it begins the transaction the locks and reads are kept for
-    locked: set[str] = of_transaction(session, _LOCKED, set)
-    keys = sorted(set(patient_keys) - locked)
+    keys = _unlocked(session, patient_keys)
     if not keys:
         cursor.close()
         return
@@ -384,7 +383,17 @@ def prepare_patients(session: Session, patient_keys: Collection[str]) -> None:
         for _, read in reads:
             read.close()
         cursor.close()
-    locked.update(keys)
+    _now_locked(session, keys)
+
+
+def _unlocked(session: Session, patient_keys: Collection[str]) -> list[str]:
+    """The patients among `patient_keys` the transaction has not locked yet, in the order every transaction takes
+    them: sorted, so two calls naming the same patients never wait on each other (no deadlock)."""
+    return sorted(set(patient_keys) - of_transaction(session, _LOCKED, set))
+
+
+def _now_locked(session: Session, patient_keys: Collection[str]) -> None:
+    of_transaction(session, _LOCKED, set).update(patient_keys)
 
 
 def _own_interruptive(session: Session) -> list[tuple[str | None, datetime]]:
@@ -453,12 +462,10 @@ class SqlPolicyState:
         if self._driver.postgres and patient_keys:
             cursor = cursor_of(session)  # first: it begins the transaction the locks are kept for
             try:
-                locked: set[str] = of_transaction(session, _LOCKED, set)
-                # Sorted so two calls naming the same patients always lock in the same order (no deadlock).
-                keys = sorted(set(patient_keys) - locked)
+                keys = _unlocked(session, patient_keys)
                 for key in keys:
                     cursor.execute(_PATIENT_LOCK, (patient_lock_key(key),))
-                locked.update(keys)
+                _now_locked(session, keys)
             finally:
                 cursor.close()
 
